@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mx_conf: the configuration snapshot.
+ *
+ * One YAML file (libyaml), validated at load with "file:line: key: what is
+ * wrong" errors; command-line flags override the file. A loaded snapshot is
+ * immutable and reference-counted: workers pick up a new one at the top of
+ * their loop after SIGHUP, sessions keep the snapshot they started with
+ * until they end, and the last mx_conf_put() frees it (DESIGN "shared
+ * read-mostly state is swapped by pointer").
+ *
+ * The struct is exposed read-only: it is plain data that every module
+ * reads, and accessor functions for each field would add nothing.
+ * Defaults are in conf.c, next to the RFC or measurement behind each.
+ */
+#ifndef MX_CONF_H
+#define MX_CONF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mx_base.h"
+#include "mx_stream.h"
+
+#define MX_CONF_MAX_LISTEN 8
+#define MX_CONF_MAX_DOMAINS 256
+
+enum mx_bare_lf {
+	MX_BARE_LF_REJECT = 0, /* 5xx at end of data (default: SMTP smuggling defence) */
+	MX_BARE_LF_NORMALIZE,  /* a bare LF or CR becomes CRLF; never ends the data */
+};
+
+struct mx_conf {
+	_Atomic int refs;
+	char *path;                 /* file it came from, NULL with flags only */
+
+	/* server */
+	char hostname[256];         /* in the 220 greeting and Received */
+	enum mx_transport transport;
+	struct mx_addr listen[MX_CONF_MAX_LISTEN];
+	unsigned n_listen;
+	unsigned workers;           /* worker threads / lcores */
+
+	/* smtp */
+	char *local_domains[MX_CONF_MAX_DOMAINS]; /* lower-case */
+	unsigned n_local_domains;
+	size_t max_command_line;    /* RFC 5321 4.5.3.1.4: 512 incl. CRLF */
+	size_t max_text_line;       /* RFC 5321 4.5.3.1.6: 1000 incl. CRLF */
+	uint64_t max_message_size;  /* SIZE advertised; 552 5.3.4 above */
+	unsigned max_recipients;    /* 452 4.5.3 above; RFC 5321 4.5.3.1.8 asks >= 100 */
+	unsigned max_errors;        /* 421 4.7.0 and close after this many */
+	unsigned max_headers;
+	size_t max_header_bytes;    /* one header field, folded */
+	unsigned greeting_delay_ms; /* wait before 220; talkers before it are refused */
+	unsigned timeout_greeting_ms;
+	unsigned timeout_command_ms; /* RFC 5321 4.5.3.2.7: 5 minutes */
+	unsigned timeout_data_ms;    /* between DATA/BDAT bytes: RFC 5321 4.5.3.2.5 */
+	unsigned max_connections;    /* in total, all workers */
+	unsigned max_connections_per_client;
+	enum mx_bare_lf bare_lf;
+	bool pipelining;            /* advertise PIPELINING */
+	bool chunking;              /* advertise CHUNKING (BDAT) */
+
+	/* delivery: downstream relay if set, else the spool */
+	bool has_downstream;
+	struct mx_addr downstream;
+	char downstream_host[256];  /* as written, for logs */
+	char helo_name[256];        /* our EHLO to the downstream (default: hostname) */
+	unsigned relay_pool_size;   /* idle connections kept per worker */
+	unsigned relay_max_conns;   /* connections per worker at most */
+	unsigned timeout_relay_connect_ms;
+	unsigned timeout_relay_reply_ms;  /* per command reply */
+	unsigned timeout_relay_data_ms;   /* reply to the final dot: RFC 5321 4.5.3.2.6: 10 min */
+	unsigned relay_idle_ms;     /* idle pooled connection is closed after this */
+	char *spool_dir;
+
+	/* logs and metrics */
+	char *verdict_log;          /* NULL: no verdict log; "-" stdout */
+	int log_level;              /* enum mx_log_level */
+	bool has_metrics;
+	struct mx_addr metrics_listen;
+
+	/* memory */
+	size_t chunk_bytes;         /* message chunk size */
+	size_t worker_mem_max;      /* message memory per worker */
+	size_t rcvbuf_bytes, sndbuf_bytes;
+};
+
+/* Everything at its default (the defaults alone make a valid config only
+ * once hostname, listen, local domains and spool or downstream are set).
+ * Returns 0 or -ENOMEM. */
+int mx_conf_new(struct mx_conf **out);
+/* Loads path over the defaults. On error returns -EINVAL (or -errno for
+ * I/O) and writes "path:line: key: problem" lines into err (NUL-terminated,
+ * truncated to errsize). */
+int mx_conf_load(const char *path, struct mx_conf **out, char *err, size_t errsize);
+/* Applies one command-line override, e.g. ("listen", "127.0.0.1:2525") or
+ * ("local-domain", "example.org"); repeatable keys append. Returns 0 or
+ * -EINVAL with a message in err. */
+int mx_conf_set(struct mx_conf *c, const char *key, const char *value, char *err, size_t errsize);
+/* Checks the whole snapshot (required keys, ranges, cross-key rules).
+ * Returns 0 or -EINVAL with the problems in err. */
+int mx_conf_validate(const struct mx_conf *c, char *err, size_t errsize);
+/* Writes the effective configuration as YAML (for check-config). */
+void mx_conf_dump(const struct mx_conf *c, FILE *f);
+
+/* Reference counting; any thread. mx_conf_put() of the last ref frees. */
+struct mx_conf *mx_conf_get(struct mx_conf *c);
+void mx_conf_put(struct mx_conf *c);
+
+bool mx_conf_is_local_domain(const struct mx_conf *c, struct mx_str domain);
+
+#endif /* MX_CONF_H */
