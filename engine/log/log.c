@@ -45,7 +45,7 @@ mx_log_level_parse(const char *name, enum mx_log_level *out)
 	return -EINVAL;
 }
 
-static void
+__attribute__((format(printf, 4, 0))) static void
 log_vemit(enum mx_log_level lvl, const char *comp, const char *suffix,
 		const char *fmt, va_list ap)
 {

@@ -99,12 +99,16 @@ struct mx_msg {
 	size_t max_header_bytes;
 	unsigned max_headers;
 	unsigned hdr_cap;
+	unsigned rcpt_cap;
 	struct {
 		int state;
 		size_t field_start;     /* offset of current field */
 		char *buf;              /* current field, in the arena */
 		size_t len, cap;
-		bool at_line_start;
+		size_t name_len;        /* bytes of buf before the colon */
+		unsigned flags;         /* anomalies of the current field */
+		bool cr;                /* a CR waits for the next byte */
+		bool skip;              /* field past max_headers: not stored */
 		bool truncated;
 	} hp;
 };
@@ -121,7 +125,9 @@ size_t mx_chunk_pool_bytes_max(const struct mx_chunk_pool *pool);
  * takes, every take fails with -ENOMEM; n < 0 turns it off. */
 void mx_chunk_pool_fail_after(struct mx_chunk_pool *pool, long n);
 
-/* A new empty transaction. max_headers/max_header_bytes bound the index.
+/* A new empty transaction. max_headers/max_header_bytes bound the index;
+ * both are further capped by what fits in one chunk (the index is one
+ * array, a field one block: 16 KiB chunks hold ~290 fields of at most 8 KiB).
  * Returns 0 or -ENOMEM. */
 int mx_msg_create(struct mx_chunk_pool *pool, unsigned max_headers,
 		size_t max_header_bytes, struct mx_msg **out);
@@ -133,7 +139,8 @@ void *mx_msg_alloc(struct mx_msg *m, size_t size);
 /* Copies s into the arena; returns 0 or -ENOMEM; *out points at the copy
  * (NUL-terminated for library boundaries, the NUL not counted). */
 int mx_msg_strdup(struct mx_msg *m, struct mx_str s, struct mx_str *out);
-/* Envelope. Returns 0 or -ENOMEM. */
+/* Envelope. Returns 0 or -ENOMEM (also past the recipients one chunk's
+ * array holds: 511 with 16 KiB chunks). */
 int mx_msg_set_helo(struct mx_msg *m, struct mx_str helo);
 int mx_msg_set_mail(struct mx_msg *m, struct mx_str reverse_path, struct mx_str params);
 int mx_msg_add_rcpt(struct mx_msg *m, struct mx_str forward_path, struct mx_str params);

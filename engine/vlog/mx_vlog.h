@@ -20,6 +20,8 @@ struct mx_stats;
 
 /* path "-" is stdout. Opens for append. Returns 0 or -errno. */
 int mx_vlog_open(const char *path, struct mx_io *io, struct mx_vlog **out);
+/* After mx_io_free(): writes what the ports still hold, closes, frees the
+ * ports too. */
 void mx_vlog_free(struct mx_vlog *v);
 /* Reopens the file (after logrotate; SIGHUP). Any thread. */
 int mx_vlog_reopen(struct mx_vlog *v);
