@@ -50,6 +50,33 @@ struct mx_loop_conf {
 	unsigned max_streams;   /* connections this loop may hold at once */
 	size_t rcvbuf_bytes;    /* per-stream receive buffer bound */
 	size_t sndbuf_bytes;    /* per-stream send buffer bound */
+	/* Graceful close: how long to wait for the flush and the peer's FIN
+	 * before giving up (0: MX_LOOP_LINGER_MS_DEFAULT). */
+	unsigned linger_ms;
+};
+
+#define MX_LOOP_LINGER_MS_DEFAULT 5000u
+
+/* Transport counters of one loop, for tests and metrics. Written by the
+ * loop's thread only; read them on that thread (mx_loop_get_stats). */
+struct mx_loop_stats {
+	uint64_t passes;              /* mx_loop_run_once calls that polled */
+	uint64_t accepts;             /* connections taken from a listener */
+	uint64_t accept_errors;       /* accept failures of any kind */
+	uint64_t accept_paused;       /* listener paused: EMFILE/ENFILE/ENOMEM */
+	uint64_t refused_max_streams; /* accepted and reset: max_streams reached */
+	uint64_t connects;            /* active opens started */
+	uint64_t connect_errors;      /* active opens that failed */
+	uint64_t read_calls;          /* read syscalls on streams */
+	uint64_t write_calls;         /* write syscalls on streams */
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t rcvbuf_full;         /* reading stopped: receive buffer full */
+	uint64_t discarded_bytes;     /* read and dropped after close */
+	uint64_t resets;              /* streams ended by a socket error or RST */
+	uint64_t aborts;              /* mx_stream_abort calls that took effect */
+	uint64_t linger_timeouts;     /* graceful closes cut by linger_ms */
+	uint64_t timers_fired;
 };
 
 struct mx_stream_cb {
@@ -69,7 +96,8 @@ struct mx_stream_cb {
 };
 
 /* A passive open: the new stream has no callbacks yet; the accept function
- * must call mx_stream_set_cb() or mx_stream_abort() before returning. */
+ * must call mx_stream_set_cb() or mx_stream_abort() before returning (a
+ * stream left without callbacks is aborted, and that is logged). */
 typedef void mx_accept_fn(struct mx_listener *l, struct mx_stream *st, void *arg);
 /* Runs once per loop pass, after I/O and timers (result rings, chores). */
 typedef void mx_poller_fn(void *arg);
@@ -79,8 +107,9 @@ typedef void mx_poller_fn(void *arg);
 int mx_loop_create(const struct mx_loop_conf *conf, struct mx_loop **out);
 /* Aborts every remaining stream (their on_closed runs) and frees. */
 void mx_loop_free(struct mx_loop *loop);
-/* One pass: wait for I/O at most timeout_ms (0: do not wait; the wait is
- * also cut short by the next timer and by mx_loop_wakeup), run callbacks,
+/* One pass: wait for I/O at most timeout_ms (0: do not wait; negative:
+ * no limit of its own; the wait is also cut short by the next timer, by
+ * pending work and by mx_loop_wakeup), run callbacks,
  * expire timers, run pollers, flush output. Returns 0 or -errno on a
  * failure of the poll mechanism itself. */
 int mx_loop_run_once(struct mx_loop *loop, int timeout_ms);
@@ -94,6 +123,8 @@ unsigned mx_loop_n_streams(const struct mx_loop *loop);
 void mx_loop_wakeup(struct mx_loop *loop);
 /* Returns 0 or -ENOSPC (at most 16 pollers). */
 int mx_loop_add_poller(struct mx_loop *loop, mx_poller_fn *fn, void *arg);
+/* Copies the loop's counters; the loop's thread only. */
+void mx_loop_get_stats(const struct mx_loop *loop, struct mx_loop_stats *out);
 
 /* Listening. On the kernel transport every worker binds its own socket
  * to addr with SO_REUSEPORT, so the kernel spreads flows over workers.
@@ -134,9 +165,15 @@ size_t mx_stream_send_space(const struct mx_stream *st);
 size_t mx_stream_send_pending(const struct mx_stream *st);
 
 /* Graceful close: stop reading, send what is queued, then FIN; on_closed
- * (err 0, or an error if the flush fails) follows on a later pass. */
+ * (err 0, or an error if the flush fails) follows on a later pass. On the
+ * kernel transport on_closed comes once the peer's FIN arrived too (input
+ * after close is read and dropped), or when conf.linger_ms ran out: err 0
+ * if everything was handed over, -ETIMEDOUT (and a RST) if not. Closing a
+ * stream whose connect is still pending sends the queued bytes once it
+ * connects; on_connected is then not called. */
 void mx_stream_close(struct mx_stream *st);
-/* Abortive close (RST); on_closed(-ECONNABORTED) follows on a later pass. */
+/* Abortive close (RST); on_closed(-ECONNABORTED) follows on a later pass
+ * (before a connect completed: no on_connected, just on_closed). */
 void mx_stream_abort(struct mx_stream *st);
 
 void mx_stream_peer(const struct mx_stream *st, struct mx_addr *out);

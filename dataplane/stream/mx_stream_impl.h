@@ -41,6 +41,13 @@ struct mx_loop_ops {
 	void (*free)(struct mx_loop *loop);
 };
 
+/* Embedded first in a transport's listener, so that the generic
+ * mx_listener_* functions can dispatch. */
+struct mx_listener_base {
+	const struct mx_loop_ops *ops;
+	struct mx_loop *loop;
+};
+
 struct mx_stream_base {
 	const struct mx_stream_ops *ops;
 	const struct mx_stream_cb *cb;
@@ -60,15 +67,26 @@ struct mx_loop_base {
 	uint64_t now_ms;
 	unsigned n_streams;
 	unsigned n_pollers;
+	uint64_t stream_seq;          /* last stream id sequence number */
+	struct mx_loop_stats stats;   /* written by the transport */
 	struct {
 		mx_poller_fn *fn;
 		void *arg;
 	} pollers[MX_LOOP_MAX_POLLERS];
 };
 
+/* Timers fired per pass at most (the rest fire on the next pass, which
+ * then does not wait), so a burst of deadlines cannot starve I/O. */
+#define MX_LOOP_TIMER_BUDGET 1024u
+
 /* Generic parts for transports: set up/tear down the base, allocate ids,
  * run the pollers and timers of one pass (in that order: timers, then
- * pollers), and the per-transport constructors mx_loop_create() picks. */
+ * pollers), and the per-transport constructors mx_loop_create() picks.
+ * mx_loop_base_init validates conf (-EINVAL: max_streams, rcvbuf_bytes or
+ * sndbuf_bytes zero or absurd, worker_id >= 2^24) and creates the wheel
+ * (-ENOMEM). mx_stream_base_init gives the stream its id: the worker id in
+ * the top 24 bits and a per-loop sequence number below, unique in the
+ * process as long as loops have distinct worker ids. */
 int mx_loop_base_init(struct mx_loop_base *b, const struct mx_loop_ops *ops,
 		const struct mx_loop_conf *conf);
 void mx_loop_base_fini(struct mx_loop_base *b);
