@@ -10,7 +10,9 @@
  * read-mostly state is swapped by pointer").
  *
  * The struct is exposed read-only: it is plain data that every module
- * reads, and accessor functions for each field would add nothing.
+ * reads, and accessor functions for each field would add nothing. A
+ * struct mx_conf is only ever made by mx_conf_new() or mx_conf_load*()
+ * (they keep private bookkeeping beside it: where each key was set).
  * Defaults are in conf.c, next to the RFC or measurement behind each.
  */
 #ifndef MX_CONF_H
@@ -95,11 +97,30 @@ struct mx_conf {
 int mx_conf_new(struct mx_conf **out);
 /* Loads path over the defaults. On error returns -EINVAL (or -errno for
  * I/O) and writes "path:line: key: problem" lines into err (NUL-terminated,
- * truncated to errsize). */
+ * truncated to errsize). Relative spool_dir and verdict_log paths in the
+ * file are resolved against the file's directory (made absolute), so a
+ * file means the same wherever mxedge starts; relative paths given to
+ * mx_conf_set() are resolved against the current directory, as a shell
+ * user expects. Host names in delivery.downstream are resolved here
+ * (getaddrinfo: control thread only, it blocks). */
 int mx_conf_load(const char *path, struct mx_conf **out, char *err, size_t errsize);
-/* Applies one command-line override, e.g. ("listen", "127.0.0.1:2525") or
- * ("local-domain", "example.org"); repeatable keys append. Returns 0 or
- * -EINVAL with a message in err. */
+
+/* mx_conf_load_buf() flags. */
+#define MX_CONF_LOAD_NO_RESOLVE 0x1u /* downstream must be an IP literal:
+                                      * no DNS (fuzzing, offline checks) */
+
+/* mx_conf_load() on a buffer already in memory (len bytes, need not be
+ * NUL-terminated); name is used in messages and, as with a path, its
+ * directory anchors relative paths. Same returns as mx_conf_load(). */
+int mx_conf_load_buf(const char *name, const char *buf, size_t len, unsigned flags,
+		struct mx_conf **out, char *err, size_t errsize);
+/* Applies one command-line override. key is a flag name of "mxedge run"
+ * (listen, hostname, local-domain, spool, downstream, verdict-log,
+ * metrics, transport, workers, log-level) or any file key as
+ * "section.key" (e.g. "smtp.max_recipients"). For the lists (listen,
+ * local-domain) the first use replaces the file's list and later uses
+ * append. Returns 0 or -EINVAL (-ENOMEM) with a message in err; a refused
+ * value changes nothing. Control thread (a host name is resolved). */
 int mx_conf_set(struct mx_conf *c, const char *key, const char *value, char *err, size_t errsize);
 /* Checks the whole snapshot (required keys, ranges, cross-key rules).
  * Returns 0 or -EINVAL with the problems in err. */

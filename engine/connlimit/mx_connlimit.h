@@ -11,6 +11,12 @@
  * When the probe window of an address is full of other live addresses the
  * connection is admitted and counted in n_untracked (fail open: the total
  * limit still holds).
+ *
+ * The per-client limit is exact while an address holds one slot (the
+ * normal case). When threads admit the first connections of a new address
+ * at the same instant it can briefly hold two, and be over its limit by at
+ * most one per racing thread until the extra claim is given back
+ * (connlimit.c).
  */
 #ifndef MX_CONNLIMIT_H
 #define MX_CONNLIMIT_H
@@ -27,7 +33,8 @@ enum mx_connlimit_verdict {
 	MX_CONNLIMIT_CLIENT, /* max_per_client reached for this address */
 };
 
-/* slots is rounded up to a power of two. Returns 0 or -ENOMEM. */
+/* slots is rounded up to a power of two, at least 16 (one probe window)
+ * and at most 2^24. Returns 0 or -ENOMEM. */
 int mx_connlimit_create(unsigned slots, struct mx_connlimit **out);
 void mx_connlimit_free(struct mx_connlimit *cl);
 /* Any thread. On MX_CONNLIMIT_OK the connection is counted and must be
@@ -37,6 +44,11 @@ enum mx_connlimit_verdict mx_connlimit_acquire(struct mx_connlimit *cl,
 		const struct mx_addr *client, unsigned max_total, unsigned max_per_client);
 void mx_connlimit_release(struct mx_connlimit *cl, const struct mx_addr *client);
 unsigned mx_connlimit_total(const struct mx_connlimit *cl);
+/* Connections admitted without a per-client slot since creation (a
+ * counter for metrics). */
 uint64_t mx_connlimit_untracked(const struct mx_connlimit *cl);
+/* Live connections counted for client's address (its /64 for IPv6). Any
+ * thread; a snapshot that may be stale when it returns. */
+unsigned mx_connlimit_count(const struct mx_connlimit *cl, const struct mx_addr *client);
 
 #endif /* MX_CONNLIMIT_H */

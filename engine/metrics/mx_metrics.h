@@ -109,8 +109,8 @@ void mx_stat_reply(struct mx_stats *s, int code);
 
 struct mx_metrics;
 
-/* One stats block per worker plus one for the control thread. Returns 0 or
- * -ENOMEM. */
+/* One stats block per worker plus one for the control thread. Returns 0,
+ * -ENOMEM, or -EINVAL above 1024 workers. */
 int mx_metrics_create(unsigned n_workers, struct mx_metrics **out);
 /* Stops the server first if it runs. */
 void mx_metrics_free(struct mx_metrics *m);
@@ -122,7 +122,10 @@ void mx_metrics_set_gauge(struct mx_metrics *m, const char *name, const char *he
  * returns the length it needs (may be >= size: call again bigger). */
 size_t mx_metrics_render(struct mx_metrics *m, char *buf, size_t size);
 /* Serves GET /metrics on addr from libmicrohttpd's own thread (never a
- * worker). Returns 0 or -errno (-EADDRINUSE, ...). */
+ * worker). Returns 0 or -errno (-EADDRINUSE, ...; -EALREADY when serving
+ * already). Also GET /healthz ("ok"). Port 0 lets the kernel choose. */
 int mx_metrics_serve(struct mx_metrics *m, const struct mx_addr *addr);
+/* The bound port while serving (the kernel's choice for port 0), else 0. */
+uint16_t mx_metrics_port(const struct mx_metrics *m);
 
 #endif /* MX_METRICS_H */
