@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * opts.c: the command line of `mxedge run` and `mxedge check-config`, the
+ * configuration it produces (file first, then every flag in order), and
+ * `mxedge version`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_version.h>
+#include <hs/hs.h>
+#include <jemalloc/jemalloc.h>
+#include <mbedtls/version.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <opendkim/dkim.h>
+#include <spf2/spf.h>
+#include <yaml.h>
+
+#include "mx_conf.h"
+#include "mx_main.h"
+
+static void
+run_help(FILE *f)
+{
+	fprintf(f,
+		"usage: mxedge run [-c FILE] [options]\n"
+		"Flags override the configuration file; repeatable flags append.\n"
+		"  -c, --config FILE          YAML configuration (etc/mxedge.example.yaml)\n"
+		"      --transport kernel|dpdk\n"
+		"      --listen ADDR:PORT     (repeatable)\n"
+		"      --hostname NAME        name in the 220 greeting and Received\n"
+		"      --local-domain DOMAIN  domain we accept mail for (repeatable)\n"
+		"      --spool DIR            local spool when no downstream is set\n"
+		"      --downstream HOST:PORT relay accepted mail to this MTA\n"
+		"      --verdict-log FILE     one JSON line per transaction ('-': stdout)\n"
+		"      --metrics ADDR:PORT    Prometheus endpoint (GET /metrics)\n"
+		"      --workers N            worker threads\n"
+		"      --log-level LEVEL      err|warn|notice|info|debug\n"
+		"      --set SECTION.KEY=VALUE  any configuration key (repeatable)\n");
+}
+
+static int
+add_ov(struct mx_main_opts *o, const char *key, const char *value, FILE *err)
+{
+	if (o->n_ov >= MX_MAIN_MAX_OVERRIDES) {
+		fprintf(err, "mxedge: too many flags (at most %u)\n", MX_MAIN_MAX_OVERRIDES);
+		return -EINVAL;
+	}
+	o->ov[o->n_ov].key = key;
+	o->ov[o->n_ov].value = value;
+	o->n_ov++;
+	return 0;
+}
+
+int
+mx_main_parse_opts(int argc, char **argv, struct mx_main_opts *o, FILE *err)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "transport", required_argument, NULL, 't' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "local-domain", required_argument, NULL, 'd' },
+		{ "spool", required_argument, NULL, 's' },
+		{ "downstream", required_argument, NULL, 'D' },
+		{ "verdict-log", required_argument, NULL, 'v' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "set", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+		const char *key = NULL;
+		int rc = 0;
+
+		switch (ch) {
+		case 'c': o->config_path = optarg; continue;
+		case 'h': run_help(stdout); return 1;
+		case 't': key = "transport"; break;
+		case 'l': key = "listen"; break;
+		case 'H': key = "hostname"; break;
+		case 'd': key = "local-domain"; break;
+		case 's': key = "spool"; break;
+		case 'D': key = "downstream"; break;
+		case 'v': key = "verdict-log"; break;
+		case 'm': key = "metrics"; break;
+		case 'w': key = "workers"; break;
+		case 'L': key = "log-level"; break;
+		case 'S': {
+			/* --set section.key=value: split at the first '='. The
+			 * string stays in argv, which outlives the opts. */
+			char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || eq == optarg) {
+				fprintf(err, "mxedge: --set wants SECTION.KEY=VALUE, got '%s'\n", optarg);
+				return -EINVAL;
+			}
+			*eq = '\0';
+			rc = add_ov(o, optarg, eq + 1, err);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		case ':':
+			fprintf(err, "mxedge: option '%s' needs a value\n", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			fprintf(err, "mxedge: unknown option '%s' (see --help)\n", argv[optind - 1]);
+			return -EINVAL;
+		}
+		rc = add_ov(o, key, optarg, err);
+		if (rc != 0)
+			return rc;
+	}
+	if (optind < argc) {
+		fprintf(err, "mxedge: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+mx_main_load_conf(const struct mx_main_opts *o, struct mx_conf **out, FILE *err)
+{
+	char msg[8192];
+	struct mx_conf *c = NULL;
+	int rc;
+
+	msg[0] = '\0';
+	if (o->config_path != NULL)
+		rc = mx_conf_load(o->config_path, &c, msg, sizeof(msg));
+	else
+		rc = mx_conf_new(&c);
+	if (rc != 0) {
+		fprintf(err, "%s%s", msg[0] ? msg : "mxedge: cannot create configuration\n",
+				msg[0] && msg[strlen(msg) - 1] != '\n' ? "\n" : "");
+		return rc;
+	}
+	for (unsigned i = 0; i < o->n_ov; i++) {
+		msg[0] = '\0';
+		rc = mx_conf_set(c, o->ov[i].key, o->ov[i].value, msg, sizeof(msg));
+		if (rc != 0) {
+			/* mx_conf_set names the flag and ends the line itself. */
+			fprintf(err, "mxedge: %s%s", msg,
+					msg[0] && msg[strlen(msg) - 1] != '\n' ? "\n" : "");
+			mx_conf_put(c);
+			return rc;
+		}
+	}
+	msg[0] = '\0';
+	rc = mx_conf_validate(c, msg, sizeof(msg));
+	if (rc != 0) {
+		fprintf(err, "%s%s", msg, msg[0] && msg[strlen(msg) - 1] != '\n' ? "\n" : "");
+		mx_conf_put(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void
+mx_main_print_version(FILE *f)
+{
+	char tls[32];
+	const char *je = "?";
+	size_t je_len = sizeof(je);
+	int spf_maj = 0, spf_min = 0, spf_pat = 0;
+	uint32_t dkim = dkim_libversion();
+
+	mbedtls_version_get_string(tls);
+	if (mallctl("version", &je, &je_len, NULL, 0) != 0)
+		je = "?";
+	SPF_get_lib_version(&spf_maj, &spf_min, &spf_pat);
+	fprintf(f, "mxedge %s\n", MX_VERSION);
+	fprintf(f, "  %s\n", rte_version());
+	fprintf(f, "  mbed TLS %s\n", tls);
+	fprintf(f, "  libspf2 %d.%d.%d\n", spf_maj, spf_min, spf_pat);
+	fprintf(f, "  libopendkim %u.%u.%u\n", dkim >> 24, (dkim >> 16) & 0xff,
+			(dkim >> 8) & 0xff);
+	fprintf(f, "  Hyperscan %s\n", hs_version());
+	fprintf(f, "  jemalloc %s\n", je);
+	fprintf(f, "  libyaml %s\n", yaml_get_version_string());
+	fprintf(f, "  libmicrohttpd %s\n", MHD_get_version());
+}

@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * run.c: the runtime of `mxedge run`.
+ *
+ * Threads: one worker per configured worker (its own mx_loop, listeners
+ * bound with SO_REUSEPORT, session pool, message memory, delivery handle,
+ * I/O port and verdict-log port: shared-nothing), the I/O thread
+ * (engine/io), libmicrohttpd's thread for metrics, and the control thread,
+ * which is this main thread: it waits on a signalfd and does the slow,
+ * rare work (reload, drain) so that no worker ever does.
+ *
+ * Reload (SIGHUP): the control thread loads and validates a new snapshot
+ * (file plus the same flags), and hands each worker its own reference
+ * through an atomic pointer; the worker swaps it in at the top of its loop.
+ * Live sessions keep the snapshot they started with. A snapshot that fails
+ * validation is refused with its errors logged, and the old one stays.
+ * Listen addresses, workers, transport and the delivery mode are start-time
+ * settings: a reload that changes them is refused with a message that says
+ * a restart is needed, rather than half-applied.
+ *
+ * Drain (SIGTERM, SIGINT): workers close their listeners, idle sessions
+ * get 421, transactions finish; each worker exits when it holds no session,
+ * no delivery and no I/O job; then the process exits 0.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "mx_conf.h"
+#include "mx_connlimit.h"
+#include "mx_deliver.h"
+#include "mx_io.h"
+#include "mx_log.h"
+#include "mx_main.h"
+#include "mx_metrics.h"
+#include "mx_msg.h"
+#include "mx_relay.h"
+#include "mx_smtp.h"
+#include "mx_spool.h"
+#include "mx_stream.h"
+#include "mx_vlog.h"
+
+#define LOG_COMP "mxedge.engine.main"
+/* Jobs a worker may have in flight on the I/O thread (spool writes and
+ * verdict-log flushes). */
+#define IO_PORT_DEPTH 4096
+/* Slots of the shared per-client connection table: a power of two, four
+ * times the default max_connections so probe windows stay short. */
+#define CONNLIMIT_SLOTS 65536
+
+struct worker {
+	unsigned id;
+	pthread_t thread;
+	bool started;
+	struct mx_loop *loop;
+	struct mx_listener *listeners[MX_CONF_MAX_LISTEN];
+	unsigned n_listeners;
+	struct mx_chunk_pool *pool;
+	struct mx_io_port *io_port;
+	struct mx_relay *relay;
+	struct mx_deliver *spool_deliver;
+	struct mx_vlog_port *vlog_port;
+	struct mx_smtp_worker *smtp;
+	struct mx_stats *stats;
+	struct mx_conf *conf;                 /* the worker's current snapshot */
+	_Atomic(struct mx_conf *) next_conf;  /* handed over by the control thread */
+	atomic_bool drain;
+	bool draining;
+};
+
+struct runtime {
+	const struct mx_main_opts *opts;
+	struct mx_conf *conf;
+	struct mx_metrics *metrics;
+	struct mx_io *io;
+	struct mx_spool *spool;
+	struct mx_vlog *vlog;
+	struct mx_connlimit *climit;
+	struct worker *workers;
+	unsigned n_workers;
+	unsigned reloads;
+};
+
+static void
+worker_take_conf(struct worker *w)
+{
+	struct mx_conf *nc = atomic_exchange(&w->next_conf, NULL);
+
+	if (nc == NULL)
+		return;
+	mx_smtp_worker_set_conf(w->smtp, nc);
+	if (w->relay != NULL)
+		mx_relay_set_conf(w->relay, nc);
+	mx_conf_put(w->conf);
+	w->conf = nc;
+}
+
+static void
+worker_start_drain(struct worker *w)
+{
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		mx_listener_close(w->listeners[i]);
+	w->n_listeners = 0;
+	mx_smtp_drain(w->smtp);
+	w->draining = true;
+}
+
+static bool
+worker_idle(const struct worker *w)
+{
+	return mx_smtp_n_sessions(w->smtp) == 0 &&
+		(w->relay == NULL || mx_relay_in_flight(w->relay) == 0) &&
+		mx_io_in_flight(w->io_port) == 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "mx-worker-%u", w->id);
+	pthread_setname_np(pthread_self(), name);
+	for (;;) {
+		worker_take_conf(w);
+		if (!w->draining && atomic_load(&w->drain))
+			worker_start_drain(w);
+		if (w->draining && worker_idle(w))
+			break;
+		if (mx_loop_run_once(w->loop, 1000) < 0) {
+			MX_LOG(MX_LOG_ERR, LOG_COMP, "worker %u: poll failed, stopping", w->id);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int
+worker_setup(struct runtime *rt, struct worker *w)
+{
+	const struct mx_conf *c = rt->conf;
+	struct mx_loop_conf lc = {
+		.transport = c->transport,
+		.worker_id = w->id,
+		.rcvbuf_bytes = c->rcvbuf_bytes,
+		.sndbuf_bytes = c->sndbuf_bytes,
+	};
+	unsigned per_worker = (c->max_connections + rt->n_workers - 1) / rt->n_workers;
+	struct mx_smtp_env env;
+	char addr[64];
+	int rc;
+
+	w->stats = mx_metrics_stats(rt->metrics, w->id);
+	w->conf = mx_conf_get(rt->conf);
+	/* Room for the sessions plus the relay's own connections. */
+	lc.max_streams = per_worker + c->relay_max_conns + 16;
+	rc = mx_loop_create(&lc, &w->loop);
+	if (rc != 0) {
+		fprintf(stderr, "mxedge: worker %u: cannot create the %s transport: %s\n",
+				w->id, c->transport == MX_TRANSPORT_DPDK ? "dpdk" : "kernel",
+				rc == -ENOTSUP ? "not available in this build" : strerror(-rc));
+		return rc;
+	}
+	rc = mx_chunk_pool_create(c->chunk_bytes, c->worker_mem_max, &w->pool);
+	if (rc != 0)
+		return rc;
+	rc = mx_io_port_create(rt->io, w->loop, IO_PORT_DEPTH, &w->io_port);
+	if (rc != 0)
+		return rc;
+	if (rt->vlog != NULL) {
+		rc = mx_vlog_port_create(rt->vlog, w->io_port, w->stats, &w->vlog_port);
+		if (rc != 0)
+			return rc;
+	}
+	memset(&env, 0, sizeof(env));
+	if (c->has_downstream) {
+		rc = mx_relay_create(w->loop, rt->conf, w->stats, &w->relay);
+		if (rc != 0)
+			return rc;
+		env.deliver = mx_relay_deliver(w->relay);
+	} else {
+		rc = mx_spool_deliver_create(rt->spool, w->io_port, w->stats, &w->spool_deliver);
+		if (rc != 0)
+			return rc;
+		env.deliver = w->spool_deliver;
+	}
+	env.loop = w->loop;
+	env.conf = w->conf;
+	env.vlog = w->vlog_port;
+	env.stats = w->stats;
+	env.pool = w->pool;
+	env.climit = rt->climit;
+	rc = mx_smtp_worker_create(&env, per_worker, &w->smtp);
+	if (rc != 0)
+		return rc;
+	for (unsigned i = 0; i < c->n_listen; i++) {
+		rc = mx_listen(w->loop, &c->listen[i], mx_smtp_accept, w->smtp,
+				&w->listeners[w->n_listeners]);
+		if (rc != 0) {
+			mx_addr_format(&c->listen[i], true, addr, sizeof(addr));
+			fprintf(stderr, "mxedge: cannot listen on %s: %s\n", addr, strerror(-rc));
+			return rc;
+		}
+		w->n_listeners++;
+	}
+	return 0;
+}
+
+static void
+worker_teardown(struct worker *w)
+{
+	struct mx_conf *nc = atomic_exchange(&w->next_conf, NULL);
+
+	if (nc != NULL)
+		mx_conf_put(nc);
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		mx_listener_close(w->listeners[i]);
+	w->n_listeners = 0;
+	if (w->relay != NULL)
+		mx_relay_free(w->relay);
+	/* The loop goes before the session pool: freeing it closes what is
+	 * left, and the sessions' on_closed handlers need the pool. */
+	if (w->loop != NULL)
+		mx_loop_free(w->loop);
+	if (w->smtp != NULL)
+		mx_smtp_worker_free(w->smtp);
+	if (w->spool_deliver != NULL)
+		mx_spool_deliver_free(w->spool_deliver);
+	if (w->pool != NULL)
+		mx_chunk_pool_free(w->pool);
+	if (w->conf != NULL)
+		mx_conf_put(w->conf);
+}
+
+/* Start-time settings that a reload cannot change in place. */
+static const char *
+reload_blocker(const struct mx_conf *a, const struct mx_conf *b)
+{
+	if (a->transport != b->transport)
+		return "server.transport";
+	if (a->workers != b->workers)
+		return "server.workers";
+	if (a->n_listen != b->n_listen ||
+			memcmp(a->listen, b->listen, sizeof(a->listen[0]) * a->n_listen) != 0)
+		return "server.listen";
+	if (a->has_downstream != b->has_downstream)
+		return "delivery.downstream (switching between relay and spool)";
+	if (!a->has_downstream && strcmp(a->spool_dir, b->spool_dir) != 0)
+		return "delivery.spool_dir";
+	if ((a->verdict_log == NULL) != (b->verdict_log == NULL) ||
+			(a->verdict_log != NULL && strcmp(a->verdict_log, b->verdict_log) != 0))
+		return "log.verdict_log";
+	if (a->has_metrics != b->has_metrics ||
+			(a->has_metrics && memcmp(&a->metrics_listen, &b->metrics_listen,
+				sizeof(a->metrics_listen)) != 0))
+		return "metrics.listen";
+	return NULL;
+}
+
+static void
+reload(struct runtime *rt)
+{
+	struct mx_conf *nc;
+	const char *blocker;
+
+	if (rt->vlog != NULL && mx_vlog_reopen(rt->vlog) != 0)
+		MX_LOG(MX_LOG_ERR, LOG_COMP, "reload: cannot reopen the verdict log");
+	if (mx_main_load_conf(rt->opts, &nc, stderr) != 0) {
+		MX_LOG(MX_LOG_ERR, LOG_COMP, "reload refused: configuration invalid (see above); "
+				"the running configuration stays");
+		return;
+	}
+	blocker = reload_blocker(rt->conf, nc);
+	if (blocker != NULL) {
+		MX_LOG(MX_LOG_ERR, LOG_COMP, "reload refused: %s changed; it needs a restart; "
+				"the running configuration stays", blocker);
+		mx_conf_put(nc);
+		return;
+	}
+	mx_log_set_level((enum mx_log_level)nc->log_level);
+	for (unsigned i = 0; i < rt->n_workers; i++) {
+		struct worker *w = &rt->workers[i];
+		struct mx_conf *old = atomic_exchange(&w->next_conf, mx_conf_get(nc));
+
+		if (old != NULL)
+			mx_conf_put(old);
+		mx_loop_wakeup(w->loop);
+	}
+	mx_conf_put(rt->conf);
+	rt->conf = nc;
+	rt->reloads++;
+	mx_metrics_set_gauge(rt->metrics, "mxedge_config_reloads",
+			"Configuration reloads applied since start", rt->reloads);
+	MX_LOG(MX_LOG_NOTICE, LOG_COMP, "configuration reloaded (%u)", rt->reloads);
+}
+
+static void
+drain(struct runtime *rt)
+{
+	for (unsigned i = 0; i < rt->n_workers; i++) {
+		atomic_store(&rt->workers[i].drain, true);
+		mx_loop_wakeup(rt->workers[i].loop);
+	}
+}
+
+static bool
+all_workers_done(struct runtime *rt)
+{
+	bool done = true;
+
+	for (unsigned i = 0; i < rt->n_workers; i++) {
+		struct worker *w = &rt->workers[i];
+
+		if (!w->started)
+			continue;
+		if (pthread_tryjoin_np(w->thread, NULL) == 0)
+			w->started = false;
+		else
+			done = false;
+	}
+	return done;
+}
+
+/* The control loop: signals in, reload and drain out. */
+static void
+control_loop(struct runtime *rt, int sfd)
+{
+	bool draining = false;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+
+		if (all_workers_done(rt))
+			return;
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			if (!draining)
+				reload(rt);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (!draining)
+				MX_LOG(MX_LOG_NOTICE, LOG_COMP, "signal %u: draining "
+						"(no new connections; transactions finish)",
+						si.ssi_signo);
+			draining = true;
+			drain(rt);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int
+services_setup(struct runtime *rt)
+{
+	const struct mx_conf *c = rt->conf;
+	int rc;
+
+	rc = mx_metrics_create(rt->n_workers, &rt->metrics);
+	if (rc != 0)
+		return rc;
+	if (c->has_metrics) {
+		rc = mx_metrics_serve(rt->metrics, &c->metrics_listen);
+		if (rc != 0) {
+			fprintf(stderr, "mxedge: cannot serve metrics: %s\n", strerror(-rc));
+			return rc;
+		}
+	}
+	rc = mx_connlimit_create(CONNLIMIT_SLOTS, &rt->climit);
+	if (rc != 0)
+		return rc;
+	rc = mx_io_create(&rt->io);
+	if (rc != 0)
+		return rc;
+	if (!c->has_downstream) {
+		rc = mx_spool_create(c->spool_dir, rt->io, &rt->spool);
+		if (rc != 0) {
+			fprintf(stderr, "mxedge: spool %s: %s\n", c->spool_dir, strerror(-rc));
+			return rc;
+		}
+	}
+	if (c->verdict_log != NULL) {
+		rc = mx_vlog_open(c->verdict_log, rt->io, &rt->vlog);
+		if (rc != 0) {
+			fprintf(stderr, "mxedge: verdict log %s: %s\n", c->verdict_log,
+					strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void
+runtime_free(struct runtime *rt)
+{
+	for (unsigned i = 0; rt->workers != NULL && i < rt->n_workers; i++)
+		worker_teardown(&rt->workers[i]);
+	free(rt->workers);
+	/* The I/O thread drains its queue before the spool and log go. */
+	if (rt->io != NULL)
+		mx_io_free(rt->io);
+	if (rt->vlog != NULL)
+		mx_vlog_free(rt->vlog);
+	if (rt->spool != NULL)
+		mx_spool_free(rt->spool);
+	if (rt->climit != NULL)
+		mx_connlimit_free(rt->climit);
+	if (rt->metrics != NULL)
+		mx_metrics_free(rt->metrics);
+	if (rt->conf != NULL)
+		mx_conf_put(rt->conf);
+}
+
+static void
+log_start(const struct runtime *rt)
+{
+	const struct mx_conf *c = rt->conf;
+	char addr[64];
+
+	for (unsigned i = 0; i < c->n_listen; i++) {
+		mx_addr_format(&c->listen[i], true, addr, sizeof(addr));
+		MX_LOG(MX_LOG_NOTICE, LOG_COMP, "listening on %s", addr);
+	}
+	MX_LOG(MX_LOG_NOTICE, LOG_COMP, "mxedge %s ready: hostname %s, %u worker(s), "
+			"%s transport, delivery %s%s", MX_VERSION, c->hostname, rt->n_workers,
+			c->transport == MX_TRANSPORT_DPDK ? "dpdk" : "kernel",
+			c->has_downstream ? "relay to " : "spool in ",
+			c->has_downstream ? c->downstream_host : c->spool_dir);
+}
+
+int
+mx_main_run(const struct mx_main_opts *o)
+{
+	struct runtime rt = { .opts = o };
+	sigset_t set;
+	int sfd = -1, status = 1;
+
+	if (mx_main_load_conf(o, &rt.conf, stderr) != 0)
+		return 1;
+	mx_log_set_level((enum mx_log_level)rt.conf->log_level);
+	/* Block the signals in every thread (they inherit the mask) and take
+	 * them synchronously here; SIGPIPE is ignored outright. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		fprintf(stderr, "mxedge: signalfd: %s\n", strerror(errno));
+		goto out;
+	}
+	rt.n_workers = rt.conf->workers;
+	rt.workers = calloc(rt.n_workers, sizeof(*rt.workers));
+	if (rt.workers == NULL || services_setup(&rt) != 0)
+		goto out;
+	for (unsigned i = 0; i < rt.n_workers; i++) {
+		rt.workers[i].id = i;
+		if (worker_setup(&rt, &rt.workers[i]) != 0)
+			goto out;
+	}
+	for (unsigned i = 0; i < rt.n_workers; i++) {
+		if (pthread_create(&rt.workers[i].thread, NULL, worker_main, &rt.workers[i]) != 0) {
+			fprintf(stderr, "mxedge: cannot start worker %u\n", i);
+			drain(&rt);
+			control_loop(&rt, sfd);
+			goto out;
+		}
+		rt.workers[i].started = true;
+	}
+	log_start(&rt);
+	control_loop(&rt, sfd);
+	MX_LOG(MX_LOG_NOTICE, LOG_COMP, "drained, exiting");
+	status = 0;
+out:
+	runtime_free(&rt);
+	if (sfd >= 0)
+		close(sfd);
+	return status;
+}
