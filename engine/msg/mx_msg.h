@@ -15,7 +15,9 @@
  *
  * The struct is exposed read-only so that policy/ can read the envelope
  * and headers without accessor boilerplate; only the functions below write
- * it. A msg belongs to one worker thread; it moves between owners (session
+ * it, except the plain session facts (session_id, client, declared_size,
+ * body, smtputf8, t_start_us, t_data_end_us), which the SMTP session that
+ * owns the transaction sets directly. A msg belongs to one worker thread; it moves between owners (session
  * -> delivery) but never between threads, except to the I/O thread through
  * the spool, which reads it while the worker does not touch it.
  *
