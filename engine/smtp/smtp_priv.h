@@ -51,6 +51,8 @@ enum smtp_state {
 
 /* The current mail transaction (RFC 5321 3.3), reset by RSET, HELO/EHLO
  * and the end of data. */
+#define SMTP_TXN_REPLY_MAX 160
+
 struct smtp_txn {
 	struct mx_msg *msg;
 	unsigned n_rcpt;
@@ -65,6 +67,11 @@ struct smtp_txn {
 	const char *error;        /* sticky: the reply at end of data */
 	bool delivering;
 	uint64_t handle;          /* of the delivery in flight */
+	/* The last reply of this transaction (without CRLF), so that a
+	 * transaction abandoned before end of data still logs what the
+	 * client was told last (e.g. 550 5.7.1 to every RCPT). */
+	char last_reply[SMTP_TXN_REPLY_MAX];
+	size_t last_reply_len;
 	uint64_t t_mail_us, t_data_us, t_end_us;
 };
 
@@ -156,6 +163,11 @@ void smtp_timer_update(struct smtp_session *s);
 void smtp_txn_out(void *arg, const uint8_t *p, size_t n);
 /* End of DATA or BDAT LAST: reply now (sticky error) or submit. */
 void smtp_txn_end(struct smtp_session *s);
+/* Ends an open transaction that will not reach end of data (RSET, QUIT,
+ * HELO/EHLO, disconnect, timeout, drain): writes its verdict-log line with
+ * verdict "abandoned" and how it ended, then resets it. A no-op when no
+ * transaction is open. */
+void smtp_txn_abandon(struct smtp_session *s, const char *end);
 
 /* smtp_worker.c */
 void smtp_worker_release(struct smtp_session *s);

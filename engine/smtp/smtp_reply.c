@@ -82,6 +82,13 @@ smtp_send_reply(struct smtp_session *s, const char *buf, size_t len, bool err)
 	mx_stat_add(stats, MX_STAT_BYTES_OUT, len);
 	if (err)
 		s->n_errors++;
+	if (s->tx.msg != NULL) {
+		size_t n = len >= 2 ? len - 2 : len;
+
+		n = MX_MIN(n, sizeof(s->tx.last_reply));
+		memcpy(s->tx.last_reply, buf, n);
+		s->tx.last_reply_len = n;
+	}
 	if (s->pend_len == 0) {
 		sent = mx_stream_send(s->st, buf, len);
 		if (sent < 0)

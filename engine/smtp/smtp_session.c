@@ -293,7 +293,7 @@ static void
 smtp_set_helo(struct smtp_session *s, const struct mx_smtp_cmd *c)
 {
 	/* RFC 5321 4.1.4: HELO/EHLO in a transaction resets it. */
-	smtp_txn_reset(s);
+	smtp_txn_abandon(s, c->verb == MX_SMTP_VERB_EHLO ? "ehlo" : "helo");
 	memcpy(s->helo, c->arg.p, c->arg.len);
 	s->helo_len = c->arg.len;
 	s->state = SMTP_S_READY;
@@ -610,7 +610,7 @@ static void
 smtp_proceed_rset(struct smtp_session *s, const struct mx_smtp_cmd *c)
 {
 	(void)c;
-	smtp_txn_reset(s);
+	smtp_txn_abandon(s, "rset");
 	s->state = smtp_greeted(s) ? SMTP_S_READY : SMTP_S_INIT;
 	smtp_reply(s, "250 2.0.0 Ok");
 }
@@ -627,7 +627,7 @@ smtp_proceed_quit(struct smtp_session *s, const struct mx_smtp_cmd *c)
 {
 	(void)c;
 	/* RFC 5321 4.1.1.10: an open transaction is aborted. */
-	smtp_txn_reset(s);
+	smtp_txn_abandon(s, "quit");
 	smtp_reply(s, "221 2.0.0 %s Bye", smtp_host(s));
 	smtp_session_close(s);
 }

@@ -1465,7 +1465,7 @@ static void
 test_verdict_log(void **state)
 {
 	char path[] = "/tmp/smtp_vlog_XXXXXX";
-	char line[300], buf[65536], *l1, *l2, *l3;
+	char line[300], buf[65536], *l1, *l2, *l3, *l4;
 	struct client c;
 	ssize_t n;
 	int fd, i;
@@ -1502,6 +1502,13 @@ test_verdict_log(void **state)
 	cl_expect(&c, "354");
 	cl_send(&c, ".\r\n");
 	cl_expect(&c, "250 2.0.0");
+	/* A transaction that never reaches its data still logs one line. */
+	cl_send(&c, "MAIL FROM:<x@y.example>\r\n");
+	cl_expect(&c, "250 2.1.0");
+	cl_send(&c, "RCPT TO:<v@elsewhere.example>\r\n");
+	cl_expect(&c, "550 5.7.1");
+	cl_send(&c, "RSET\r\n");
+	cl_expect(&c, "250 2.0.0");
 	cl_close(&c);
 	server_stop();
 
@@ -1517,7 +1524,10 @@ test_verdict_log(void **state)
 	l3 = strchr(l2, '\n');
 	assert_non_null(l3);
 	*l3++ = '\0';
-	assert_string_equal(strchr(l3, '\n'), "\n");
+	l4 = strchr(l3, '\n');
+	assert_non_null(l4);
+	*l4++ = '\0';
+	assert_string_equal(strchr(l4, '\n'), "\n");
 	assert_true(l1[0] == '{' && l1[strlen(l1) - 1] == '}');
 	assert_non_null(strstr(l1, "\"id\":\""));
 	assert_non_null(strstr(l1, "\"client\":{\"ip\":\"127.0.0.1\",\"port\":"));
@@ -1529,15 +1539,20 @@ test_verdict_log(void **state)
 	assert_non_null(strstr(l1, "\"dkim\":\"none\""));
 	assert_non_null(strstr(l1, "\"dmarc\":\"none\""));
 	assert_non_null(strstr(l1, "\"content\":\"none\""));
-	assert_non_null(strstr(l1, "},\"verdict\":\"accept\",\"reply\":\"250 2.0.0 Ok: queued\","
+	assert_non_null(strstr(l1, "},\"verdict\":\"accept\",\"end\":\"data\","
+			"\"reply\":\"250 2.0.0 Ok: queued\","
 			"\"delivery\":\"spool\",\"timings_ms\":{\"data\":"));
 	assert_null(strstr(l1, "truncated"));
 	assert_non_null(strstr(l2, "\"body\":\"8BITMIME\""));
-	assert_non_null(strstr(l2, "\"verdict\":\"reject\",\"reply\":\"550 5.5.2 Error: message contains bare CR or LF\","
+	assert_non_null(strstr(l2, "\"verdict\":\"reject\",\"end\":\"data\","
+			"\"reply\":\"550 5.5.2 Error: message contains bare CR or LF\","
 			"\"delivery\":null"));
 	assert_non_null(strstr(l3, "\"truncated\":true"));
 	assert_null(strstr(l3, "\"rcpt\""));
 	assert_non_null(strstr(l3, "\"verdict\":\"accept\""));
+	assert_non_null(strstr(l4, "\"mail_from\":\"x@y.example\",\"rcpt\":[],"));
+	assert_non_null(strstr(l4, "\"verdict\":\"reject\",\"end\":\"rset\","
+			"\"reply\":\"550 5.7.1 Relaying denied\",\"delivery\":null"));
 }
 
 int

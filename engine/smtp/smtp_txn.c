@@ -161,8 +161,8 @@ verdict_name(int code)
  * object "{...}" over the envelope's closing brace, whose "{" then
  * becomes the "," between the two: "{envelope,outcome}". */
 static void
-vlog_finish(struct smtp_session *s, int code, const char *reply, size_t reply_len,
-		const char *via, uint64_t delivery_us)
+vlog_finish(struct smtp_session *s, const char *verdict, const char *end,
+		const char *reply, size_t reply_len, const char *via, uint64_t delivery_us)
 {
 	char *buf = s->w->vlog_buf;
 	struct mx_json j;
@@ -174,14 +174,15 @@ vlog_finish(struct smtp_session *s, int code, const char *reply, size_t reply_le
 	memcpy(buf, s->vlog_stage, s->vlog_len);
 	mx_json_init(&j, buf + s->vlog_len - 1, SMTP_VLOG_MAX - s->vlog_len + 1);
 	mx_json_obj_open(&j, NULL);
-	mx_json_cstr(&j, "verdict", verdict_name(code));
+	mx_json_cstr(&j, "verdict", verdict);
+	mx_json_cstr(&j, "end", end);
 	mx_json_str(&j, "reply", reply, reply_len);
 	if (via != NULL)
 		mx_json_cstr(&j, "delivery", via);
 	else
 		mx_json_null(&j, "delivery");
 	mx_json_obj_open(&j, "timings_ms");
-	mx_json_ms(&j, "data", tx->t_end_us - tx->t_data_us);
+	mx_json_ms(&j, "data", tx->t_end_us >= tx->t_data_us ? tx->t_end_us - tx->t_data_us : 0);
 	mx_json_ms(&j, "delivery", delivery_us);
 	mx_json_ms(&j, "total", now - tx->t_mail_us);
 	mx_json_obj_close(&j);
@@ -209,7 +210,7 @@ smtp_txn_final(struct smtp_session *s, const char *buf, size_t len,
 			code < 500 ? MX_STAT_TXN_TEMPFAIL : MX_STAT_TXN_REJECTED);
 	if (code < 400)
 		mx_stat_add(stats, MX_STAT_MSG_BYTES, s->tx.size);
-	vlog_finish(s, code, buf, len - 2, via, delivery_us);
+	vlog_finish(s, verdict_name(code), "data", buf, len - 2, via, delivery_us);
 	smtp_txn_reset(s);
 	s->state = SMTP_S_READY;
 	s->last_ms = mx_loop_now_ms(s->w->env.loop);
@@ -340,4 +341,35 @@ smtp_txn_end(struct smtp_session *s)
 		tx->delivering = false;
 		smtp_txn_fail(s, "451 4.3.0 Error: queue file write error");
 	}
+}
+
+/* A transaction that ends before its data: "reject" or "tempfail" when
+ * the last thing the client heard was a 5yz or 4yz (every RCPT refused,
+ * say), "unknown" when a delivery was in flight (the message may still
+ * arrive downstream), else "abandoned" (the client gave up). */
+static const char *
+abandon_verdict(const struct smtp_txn *tx)
+{
+	if (tx->delivering)
+		return "unknown";
+	if (tx->last_reply_len > 0 && tx->last_reply[0] == '5')
+		return "reject";
+	if (tx->last_reply_len > 0 && tx->last_reply[0] == '4')
+		return "tempfail";
+	return "abandoned";
+}
+
+void
+smtp_txn_abandon(struct smtp_session *s, const char *end)
+{
+	struct smtp_txn *tx = &s->tx;
+
+	/* A delivery in flight was staged at end of data; otherwise stage
+	 * the envelope now, while the msg exists. */
+	if (tx->msg != NULL && !tx->delivering)
+		vlog_stage(s);
+	if (tx->msg != NULL || tx->delivering)
+		vlog_finish(s, abandon_verdict(tx), end, tx->last_reply,
+				tx->last_reply_len, NULL, 0);
+	smtp_txn_reset(s);
 }

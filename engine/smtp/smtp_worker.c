@@ -249,7 +249,10 @@ smtp_worker_release(struct smtp_session *s)
 {
 	struct mx_smtp_worker *w = s->w;
 
-	smtp_txn_reset(s);
+	/* Disconnect, timeout, error limit or drain with a transaction open.
+	 * With a delivery in flight the outcome is unknown to us: the
+	 * message may still be delivered; the client, not told, retries. */
+	smtp_txn_abandon(s, "disconnect");
 	mx_timer_cancel(mx_loop_wheel(w->env.loop), &s->timer);
 	if (s->climit && w->env.climit != NULL)
 		mx_connlimit_release(w->env.climit, &s->peer);
