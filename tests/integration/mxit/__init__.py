@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Helpers of the mxedge integration suite (see conftest.py)."""
