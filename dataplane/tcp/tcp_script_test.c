@@ -251,8 +251,11 @@ out_cb(const struct mx_tcp_seg *g, void *arg)
 	o = &h->out[h->n_out++ % MX_ARRAY_SIZE(h->out)];
 	o->g = *g;
 	assert_true(g->opt_len <= sizeof(o->opt) && g->len <= sizeof(o->data));
-	memcpy(o->opt, g->opt, g->opt_len);
-	memcpy(o->data, g->payload, g->len);
+	/* memcpy from NULL is undefined even for 0 bytes (C11 7.24.1). */
+	if (g->opt_len > 0)
+		memcpy(o->opt, g->opt, g->opt_len);
+	if (g->len > 0)
+		memcpy(o->data, g->payload, g->len);
 	o->g.opt = o->opt;
 	o->g.payload = o->data;
 	if (g->flags & MX_TCP_SYN) {
