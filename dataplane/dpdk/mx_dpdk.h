@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mx_dpdk: the DPDK transport. It glues one port queue pair (mx_pktio),
+ * L2/L3 (mx_net) and the userspace TCP engine (mx_tcp) of one worker into
+ * a struct mx_loop behind the stream API (mx_stream_impl.h), so SMTP and
+ * the relay run on it unchanged.
+ *
+ * Two phases:
+ * - Process set-up, control thread, once: mx_dpdk_start() starts the EAL,
+ *   creates the port with one RX/TX queue pair per worker and remembers
+ *   the addresses and the gateway; mx_dpdk_start_pktio() does the same
+ *   over packet-I/O backends the caller made (the memory backend of the
+ *   unit tests, no NIC). mx_dpdk_stop() undoes it after every loop is
+ *   freed. Between the two the set-up is read-only.
+ * - Per worker: mx_loop_create() with MX_TRANSPORT_DPDK calls
+ *   mx_dpdk_loop_create(); conf->worker_id is the queue the loop owns.
+ *   Every flow of that loop comes back on that queue: passive opens
+ *   through RSS, active opens through the source port (chosen so that the
+ *   Toeplitz hash of the reply's tuple lands on the queue).
+ *
+ * A loop polls: mx_loop_run_once() never sleeps while packets flow; when
+ * a pass found nothing to do and timeout_ms allows, it naps briefly (see
+ * dpdk.c) so that an idle worker does not burn a shared core.
+ * Nothing on the per-packet path allocates (mbufs come from the port's
+ * pools), locks or makes a syscall.
+ * This header includes no DPDK header so any module can include it.
+ */
+#ifndef MX_DPDK_H
+#define MX_DPDK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mx_net.h"
+#include "mx_stream.h"
+#include "mx_tcp.h"
+
+struct rte_mempool;
+struct mx_pktio;
+
+struct mx_dpdk_conf {
+	const char *eal;           /* EAL arguments (mx_port_eal_split syntax) */
+	const char *dev;           /* port device name; NULL: the first port */
+	uint16_t n_queues;         /* one RX/TX queue pair per worker */
+	uint16_t mtu;              /* 0: the device's */
+	struct mx_net_addr addrs[MX_NET_MAX_ADDRS]; /* our IPv4 addresses */
+	unsigned n_addrs;
+	uint32_t gateway;          /* network order; 0: on-link only */
+};
+
+/* Starts the EAL (once per process; a second start reuses it) and the
+ * port. Returns 0, -EALREADY (already started), -EINVAL (bad conf) or the
+ * error of the EAL / port set-up (logged). Control thread. */
+int mx_dpdk_start(const struct mx_dpdk_conf *c);
+/* Same over n existing backends (ios[q] is queue q's), all allocating
+ * from pool, with mac as our MAC; no EAL start, no port. The caller keeps
+ * ownership of ios and pool and frees them after mx_dpdk_stop(). */
+int mx_dpdk_start_pktio(const struct mx_dpdk_conf *c, const uint8_t mac[6],
+		struct rte_mempool *pool, struct mx_pktio *const *ios, uint16_t n);
+/* Frees the port (after every DPDK loop is freed). NULL-safe to repeat. */
+void mx_dpdk_stop(void);
+bool mx_dpdk_started(void);
+
+/* The loop constructor mx_loop_create() dispatches to. Returns 0, -ENOTSUP
+ * (mx_dpdk_start not called), -EINVAL (worker_id is not a queue, bad
+ * conf), -ENOMEM. Control thread; the loop then runs on one worker. */
+int mx_dpdk_loop_create(const struct mx_loop_conf *conf, struct mx_loop **out);
+
+/* Counters of the glue itself; every drop it makes has one. */
+struct mx_dpdk_loop_stats {
+	uint64_t rx_frames;
+	uint64_t tcp_drop_malformed;  /* mx_tcp_hdr_parse refused the segment */
+	uint64_t tcp_drop_csum;       /* bad checksum (NIC or software) */
+	uint64_t tcp_drop_segmented;  /* segment not in one mbuf */
+	uint64_t tx_nombuf;           /* no mbuf for an emitted segment: TCP recovers */
+	uint64_t tx_build_failed;     /* segment did not fit an mbuf */
+	uint64_t tx_net_dropped;      /* mx_net_ipv4_output refused it (counted there) */
+	uint64_t connect_no_port;     /* no source port mapped to this queue */
+	uint64_t idle_naps;
+};
+
+/* The loop's counters, its TCP stack's and its L2/L3 layer; the loop's
+ * thread only. loop must be a DPDK loop. */
+void mx_dpdk_loop_stats(const struct mx_loop *loop, struct mx_dpdk_loop_stats *out);
+void mx_dpdk_loop_tcp_stats(const struct mx_loop *loop, struct mx_tcp_stats *out);
+const struct mx_net *mx_dpdk_loop_net(const struct mx_loop *loop);
+
+/* Bytes of per-connection state of the transport: the stream wrapper and
+ * the TCP connection, without data buffers (issue 3 item 8). */
+size_t mx_dpdk_stream_size(void);
+
+#endif /* MX_DPDK_H */
