@@ -95,5 +95,7 @@ void mx_stream_base_init(struct mx_stream_base *sb, const struct mx_stream_ops *
 		struct mx_loop *loop);
 
 int mx_ksock_loop_create(const struct mx_loop_conf *conf, struct mx_loop **out);
+/* dataplane/dpdk: -ENOTSUP until mx_dpdk_start() ran (mx_dpdk.h). */
+int mx_dpdk_loop_create(const struct mx_loop_conf *conf, struct mx_loop **out);
 
 #endif /* MX_STREAM_IMPL_H */

@@ -120,8 +120,7 @@ mx_loop_create(const struct mx_loop_conf *conf, struct mx_loop **out)
 	case MX_TRANSPORT_KERNEL:
 		return mx_ksock_loop_create(conf, out);
 	case MX_TRANSPORT_DPDK:
-		/* XXX: the DPDK userspace TCP transport is a later issue. */
-		return -ENOTSUP;
+		return mx_dpdk_loop_create(conf, out);
 	}
 	return -EINVAL;
 }

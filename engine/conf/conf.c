@@ -14,6 +14,7 @@
  * Control thread only, except mx_conf_get/put (any thread) and
  * mx_conf_is_local_domain() (any thread, read-only, no allocation).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -113,6 +114,33 @@ const struct mx_conf_key mx_conf_keys[] = {
 		MIB(1), GIB(1024), NULL },
 	{ "memory", "rcvbuf", NULL, MX_CONF_K_BYTES, OFF(rcvbuf_bytes), KIB(4), MIB(64), NULL },
 	{ "memory", "sndbuf", NULL, MX_CONF_K_BYTES, OFF(sndbuf_bytes), KIB(4), MIB(64), NULL },
+
+	{ "dpdk", "eal", "eal", MX_CONF_K_STRING, OFF(dpdk_eal), 0, 0,
+		"EAL arguments such as \"-l 0 --no-huge --vdev=net_tap0,iface=mx0\"" },
+	{ "dpdk", "address", "address", MX_CONF_K_CIDRS, OFF(dpdk_addr), 1, MX_CONF_MAX_DPDK_ADDRS,
+		"IPv4/PREFIX such as 198.18.0.2/24" },
+	{ "dpdk", "gateway", "gateway", MX_CONF_K_IPV4, OFF(dpdk_gateway), 0, 0,
+		"an IPv4 address such as 198.18.0.1" },
+
+	{ "content", "rules", "rules", MX_CONF_K_PATH, OFF(content_rules), 0, 0,
+		"a content rules file (YAML)" },
+	{ "content", "cache_dir", NULL, MX_CONF_K_PATH, OFF(content_cache_dir), 0, 0,
+		"a directory for compiled rule databases" },
+
+	{ "tls", "cert", "tls-cert", MX_CONF_K_PATHS, OFF(tls_cert), 1, MX_CONF_MAX_TLS_CERTS,
+		"a PEM certificate file (leaf first, then its chain)" },
+	{ "tls", "key", "tls-key", MX_CONF_K_PATHS, OFF(tls_key), 1, MX_CONF_MAX_TLS_CERTS,
+		"a PEM private key file, one per tls.cert" },
+	{ "tls", "mode", "tls-mode", MX_CONF_K_TLS_MODE, OFF(tls_mode), 0, 0,
+		"best-effort or mandatory" },
+	{ "tls", "min_version", "tls-min-version", MX_CONF_K_TLS_VERSION, OFF(tls_min_version),
+		0, 0, "1.0, 1.1 or 1.2" },
+	{ "tls", "allow_weak_keys", NULL, MX_CONF_K_BOOL, OFF(tls_allow_weak_keys), 0, 0,
+		"true or false" },
+	{ "tls", "require_san_match", NULL, MX_CONF_K_BOOL, OFF(tls_require_san_match), 0, 0,
+		"true or false" },
+	{ "tls", "expiry_warn_days", NULL, MX_CONF_K_COUNT, OFF(tls_expiry_warn_days), 0, 3650,
+		NULL },
 };
 
 const size_t mx_conf_n_keys = MX_ARRAY_SIZE(mx_conf_keys);
@@ -191,6 +219,11 @@ mx_conf_new(struct mx_conf **out)
 	c->worker_mem_max = MIB(256);
 	c->rcvbuf_bytes = KIB(64);
 	c->sndbuf_bytes = KIB(64);
+	/* tls: TLS 1.0 accepted in best effort (RFC 7435: some encryption
+	 * beats the plaintext an old sender would fall back to). */
+	c->tls_mode = MX_TLS_MODE_BEST_EFFORT;
+	c->tls_min_version = 0;
+	c->tls_expiry_warn_days = 30;
 	*out = c;
 	return 0;
 }
@@ -212,6 +245,13 @@ conf_free(struct mx_conf *c)
 	free(c->path);
 	free(c->spool_dir);
 	free(c->verdict_log);
+	free(c->dpdk_eal);
+	free(c->content_rules);
+	free(c->content_cache_dir);
+	for (i = 0; i < c->tls_cert.n; i++)
+		free(c->tls_cert.v[i]);
+	for (i = 0; i < c->tls_key.n; i++)
+		free(c->tls_key.v[i]);
 	free(mx_conf_priv(c));
 }
 
@@ -698,6 +738,157 @@ set_path(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t l
 	return 0;
 }
 
+/* ---- the dpdk section ---- */
+
+/* One more file of a tls.cert / tls.key list: set_path on a scratch
+ * pointer (same anchoring of relative paths), then appended. */
+static int
+add_tls_path(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	struct mx_conf_paths *l = (struct mx_conf_paths *)(void *)((char *)c + k->off);
+	struct mx_conf_key pk = *k;
+	struct {
+		char *p;
+	} tmp = { NULL };
+	int rc;
+
+	if (l->n == MX_CONF_MAX_TLS_CERTS) {
+		mx_conf_key_err(x, k, true, "more than %d files", MX_CONF_MAX_TLS_CERTS);
+		return -EINVAL;
+	}
+	pk.kind = MX_CONF_K_PATH;
+	pk.off = 0;
+	rc = set_path((struct mx_conf *)(void *)&tmp, &pk, v, len, x);
+	if (rc != 0)
+		return rc;
+	l->v[l->n++] = tmp.p;
+	return 0;
+}
+
+static int
+set_tls_mode(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	char sv[64];
+
+	if (word_is(v, len, "best-effort"))
+		c->tls_mode = MX_TLS_MODE_BEST_EFFORT;
+	else if (word_is(v, len, "mandatory"))
+		c->tls_mode = MX_TLS_MODE_MANDATORY;
+	else {
+		mx_conf_key_err(x, k, true, "bad value '%s'", mx_printable(sv, sizeof(sv), v, len));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+set_tls_version(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	char sv[64];
+
+	if (word_is(v, len, "1.0"))
+		c->tls_min_version = 0;
+	else if (word_is(v, len, "1.1"))
+		c->tls_min_version = 1;
+	else if (word_is(v, len, "1.2"))
+		c->tls_min_version = 2;
+	else {
+		/* mbedTLS 2.28 has no TLS 1.3 (README "TLS"). */
+		mx_conf_key_err(x, k, true, "bad version '%s'", mx_printable(sv, sizeof(sv), v, len));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+set_string(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	char **f = (char **)(void *)((char *)c + k->off);
+	char *s = strndup(v, len);
+
+	(void)x;
+	if (s == NULL)
+		return -ENOMEM;
+	free(*f);
+	*f = s;
+	return 0;
+}
+
+static int
+parse_ipv4(const char *v, size_t len, uint32_t *out)
+{
+	char b[16];
+	struct in_addr a;
+
+	if (len == 0 || len >= sizeof(b))
+		return -EINVAL;
+	memcpy(b, v, len);
+	b[len] = '\0';
+	if (inet_pton(AF_INET, b, &a) != 1)
+		return -EINVAL;
+	*out = a.s_addr;
+	return 0;
+}
+
+static int
+add_cidr(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	const char *slash = memchr(v, '/', len);
+	unsigned prefix = 0;
+	uint32_t ip;
+	char sv[96];
+	size_t i;
+
+	if (slash == NULL || slash + 1 == v + len || v + len - slash > 3 ||
+			parse_ipv4(v, (size_t)(slash - v), &ip) != 0 || ip == 0)
+		goto bad;
+	for (i = 1; slash + i < v + len; i++) {
+		if (slash[i] < '0' || slash[i] > '9')
+			goto bad;
+		prefix = prefix * 10 + (unsigned)(slash[i] - '0');
+	}
+	if (prefix > 32)
+		goto bad;
+	for (i = 0; i < c->n_dpdk_addr; i++) {
+		if (c->dpdk_addr[i] == ip) {
+			mx_conf_key_err(x, k, false, "'%s' is listed twice",
+					mx_printable(sv, sizeof(sv), v, len));
+			return -EINVAL;
+		}
+	}
+	if (c->n_dpdk_addr == MX_CONF_MAX_DPDK_ADDRS) {
+		mx_conf_key_err(x, k, true, "too many addresses");
+		return -EINVAL;
+	}
+	c->dpdk_addr[c->n_dpdk_addr] = ip;
+	c->dpdk_prefix[c->n_dpdk_addr] = (uint8_t)prefix;
+	c->n_dpdk_addr++;
+	return 0;
+bad:
+	mx_conf_key_err(x, k, true, "bad IPv4/PREFIX '%s'", mx_printable(sv, sizeof(sv), v, len));
+	return -EINVAL;
+}
+
+static int
+set_ipv4(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	uint32_t *f = (uint32_t *)(void *)((char *)c + k->off);
+	char sv[96];
+
+	if (parse_ipv4(v, len, f) != 0) {
+		mx_conf_key_err(x, k, true, "bad IPv4 address '%s'",
+				mx_printable(sv, sizeof(sv), v, len));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* ---- one value ---- */
 
 int
@@ -736,6 +927,18 @@ mx_conf_apply(struct mx_conf *c, const struct mx_conf_key *k, const char *v, siz
 		return set_level(c, k, v, len, x);
 	case MX_CONF_K_METRICS:
 		return set_metrics(c, k, v, len, x);
+	case MX_CONF_K_STRING:
+		return set_string(c, k, v, len, x);
+	case MX_CONF_K_CIDRS:
+		return add_cidr(c, k, v, len, x);
+	case MX_CONF_K_IPV4:
+		return set_ipv4(c, k, v, len, x);
+	case MX_CONF_K_PATHS:
+		return add_tls_path(c, k, v, len, x);
+	case MX_CONF_K_TLS_MODE:
+		return set_tls_mode(c, k, v, len, x);
+	case MX_CONF_K_TLS_VERSION:
+		return set_tls_version(c, k, v, len, x);
 	}
 	MX_PANIC("key %s.%s has no kind", k->section, k->name);
 }
@@ -749,6 +952,20 @@ mx_conf_list_clear(struct mx_conf *c, const struct mx_conf_key *k)
 		c->n_listen = 0;
 		return;
 	}
+	if (k->kind == MX_CONF_K_CIDRS) {
+		c->n_dpdk_addr = 0;
+		return;
+	}
+	if (k->kind == MX_CONF_K_PATHS) {
+		struct mx_conf_paths *l = (struct mx_conf_paths *)(void *)((char *)c + k->off);
+
+		for (i = 0; i < l->n; i++) {
+			free(l->v[i]);
+			l->v[i] = NULL;
+		}
+		l->n = 0;
+		return;
+	}
 	for (i = 0; i < c->n_local_domains; i++) {
 		free(c->local_domains[i]);
 		c->local_domains[i] = NULL;
@@ -759,7 +976,8 @@ mx_conf_list_clear(struct mx_conf *c, const struct mx_conf_key *k)
 bool
 mx_conf_is_list(const struct mx_conf_key *k)
 {
-	return k->kind == MX_CONF_K_LISTEN || k->kind == MX_CONF_K_DOMAINS;
+	return k->kind == MX_CONF_K_LISTEN || k->kind == MX_CONF_K_DOMAINS ||
+		k->kind == MX_CONF_K_CIDRS || k->kind == MX_CONF_K_PATHS;
 }
 
 const struct mx_conf_key *
@@ -987,6 +1205,12 @@ validate_ranges(const struct mx_conf *c, struct mx_conf_errbuf *e)
 static void
 validate_cross(const struct mx_conf *c, struct mx_conf_errbuf *e)
 {
+	if (c->tls_cert.n != c->tls_key.n)
+		v_err(e, c, KEY(tls_key, PATHS), "%u keys for %u certificates "
+				"(tls.cert and tls.key are paired)", c->tls_key.n, c->tls_cert.n);
+	if (c->tls_mode == MX_TLS_MODE_MANDATORY && c->tls_cert.n == 0)
+		v_err(e, c, KEY(tls_mode, TLS_MODE),
+				"mandatory needs tls.cert and tls.key (nothing to offer)");
 	if (c->max_connections_per_client > c->max_connections)
 		v_err(e, c, KEY(max_connections_per_client, COUNT),
 				"%u is above smtp.max_connections (%u)",

@@ -15,6 +15,7 @@
  * snapshot. Control thread only: loading can block (file I/O, and
  * getaddrinfo for a downstream given by name).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -34,7 +35,7 @@
 #define CONF_MAX_FILE (1u << 20)
 
 static const char *const sections[] = {
-	"server", "smtp", "delivery", "log", "metrics", "memory",
+	"server", "smtp", "delivery", "log", "metrics", "memory", "tls",
 };
 
 struct conf_load {
@@ -289,7 +290,7 @@ load_section(struct conf_load *l, yaml_node_t *key, yaml_node_t *v)
 			section_hint(name, hint, sizeof(hint));
 		if (hint[0] == '\0')
 			snprintf(hint, sizeof(hint), " (expected server, smtp, delivery, log, "
-					"metrics or memory)");
+					"metrics, memory or tls)");
 		err_at(l, node_line(key), "%s: unknown section%s",
 				mx_printable(sv, sizeof(sv), key->data.scalar.value,
 					key->data.scalar.length), hint);
@@ -654,6 +655,42 @@ put_list(FILE *f, const struct mx_conf *c, const struct mx_conf_key *k)
 }
 
 static void
+put_paths(FILE *f, const struct mx_conf_paths *l)
+{
+	unsigned i;
+
+	fputc('[', f);
+	for (i = 0; i < l->n; i++) {
+		if (i > 0)
+			fputs(", ", f);
+		put_quoted(f, l->v[i]);
+	}
+	fputc(']', f);
+}
+
+static void
+put_ipv4(FILE *f, uint32_t ip)
+{
+	char b[INET_ADDRSTRLEN];
+	struct in_addr a = { .s_addr = ip };
+
+	fputs(inet_ntop(AF_INET, &a, b, sizeof(b)) != NULL ? b : "0.0.0.0", f);
+}
+
+static void
+put_cidrs(FILE *f, const struct mx_conf *c)
+{
+	fputc('[', f);
+	for (unsigned i = 0; i < c->n_dpdk_addr; i++) {
+		if (i > 0)
+			fputs(", ", f);
+		put_ipv4(f, c->dpdk_addr[i]);
+		fprintf(f, "/%u", c->dpdk_prefix[i]);
+	}
+	fputc(']', f);
+}
+
+static void
 put_value(FILE *f, const struct mx_conf *c, const struct mx_conf_key *k)
 {
 	const char *s;
@@ -698,6 +735,24 @@ put_value(FILE *f, const struct mx_conf *c, const struct mx_conf_key *k)
 	case MX_CONF_K_METRICS:
 		put_addr(f, &c->metrics_listen);
 		break;
+	case MX_CONF_K_STRING:
+		put_quoted(f, c->dpdk_eal);
+		break;
+	case MX_CONF_K_CIDRS:
+		put_cidrs(f, c);
+		break;
+	case MX_CONF_K_IPV4:
+		put_ipv4(f, c->dpdk_gateway);
+		break;
+	case MX_CONF_K_PATHS:
+		put_paths(f, (const struct mx_conf_paths *)(const void *)((const char *)c + k->off));
+		break;
+	case MX_CONF_K_TLS_MODE:
+		fputs(c->tls_mode == MX_TLS_MODE_MANDATORY ? "mandatory" : "best-effort", f);
+		break;
+	case MX_CONF_K_TLS_VERSION:
+		fprintf(f, "\"1.%u\"", c->tls_min_version);
+		break;
 	}
 }
 
@@ -722,6 +777,14 @@ dump_has(const struct mx_conf *c, const struct mx_conf_key *k)
 		return *(char *const *)(const void *)((const char *)c + k->off) != NULL;
 	case MX_CONF_K_METRICS:
 		return c->has_metrics;
+	case MX_CONF_K_STRING:
+		return c->dpdk_eal != NULL;
+	case MX_CONF_K_CIDRS:
+		return c->n_dpdk_addr > 0;
+	case MX_CONF_K_IPV4:
+		return c->dpdk_gateway != 0;
+	case MX_CONF_K_PATHS:
+		return ((const struct mx_conf_paths *)(const void *)((const char *)c + k->off))->n > 0;
 	default:
 		return true;
 	}

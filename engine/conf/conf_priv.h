@@ -77,6 +77,12 @@ enum mx_conf_kind {
 	MX_CONF_K_VLOG,       /* like PATH, or "-" */
 	MX_CONF_K_LEVEL,      /* int, enum mx_log_level */
 	MX_CONF_K_METRICS,    /* struct mx_addr + has_metrics */
+	MX_CONF_K_STRING,     /* char *, free text (EAL arguments) */
+	MX_CONF_K_CIDRS,      /* list of IPv4/PREFIX: dpdk_addr + dpdk_prefix */
+	MX_CONF_K_IPV4,       /* uint32_t IPv4 address, network order */
+	MX_CONF_K_PATHS,      /* struct mx_conf_paths, relative ones anchored */
+	MX_CONF_K_TLS_MODE,   /* enum mx_tls_mode */
+	MX_CONF_K_TLS_VERSION, /* unsigned: "1.0" 0, "1.1" 1, "1.2" 2 */
 };
 
 struct mx_conf_key {
@@ -91,7 +97,7 @@ struct mx_conf_key {
 
 extern const struct mx_conf_key mx_conf_keys[];
 extern const size_t mx_conf_n_keys;
-#define MX_CONF_N_KEYS 37   /* checked against keys[] in conf.c */
+#define MX_CONF_N_KEYS 49   /* checked against keys[] in conf.c */
 
 /* What mx_conf_new() allocates: the public snapshot and, beside it, where
  * each key came from (file line for messages, flag state for lists). */

@@ -29,6 +29,23 @@
 
 #define MX_CONF_MAX_LISTEN 8
 #define MX_CONF_MAX_DOMAINS 256
+#define MX_CONF_MAX_TLS_CERTS 8 /* MX_TLS_MAX_CERTS */
+
+/* TLS (RFC 3207). Best effort offers STARTTLS and takes plaintext too;
+ * mandatory refuses MAIL before STARTTLS (530 5.7.0). RFC 3207 4 forbids
+ * mandatory TLS on a publicly referenced MX: use it only on a host no MX
+ * record points to (README "TLS"). */
+enum mx_tls_mode {
+	MX_TLS_MODE_BEST_EFFORT = 0,
+	MX_TLS_MODE_MANDATORY,
+};
+
+/* A list of file paths (tls.cert, tls.key), absolute once loaded. */
+struct mx_conf_paths {
+	char *v[MX_CONF_MAX_TLS_CERTS];
+	unsigned n;
+};
+#define MX_CONF_MAX_DPDK_ADDRS 8 /* MX_NET_MAX_ADDRS */
 
 enum mx_bare_lf {
 	MX_BARE_LF_REJECT = 0, /* 5xx at end of data (default: SMTP smuggling defence) */
@@ -89,6 +106,26 @@ struct mx_conf {
 	size_t chunk_bytes;         /* message chunk size */
 	size_t worker_mem_max;      /* message memory per worker */
 	size_t rcvbuf_bytes, sndbuf_bytes;
+
+	/* dpdk: used with transport dpdk only */
+	char *dpdk_eal;             /* EAL arguments (--eal) */
+	uint32_t dpdk_addr[MX_CONF_MAX_DPDK_ADDRS];  /* our IPv4 addresses, network order */
+	uint8_t dpdk_prefix[MX_CONF_MAX_DPDK_ADDRS];
+	unsigned n_dpdk_addr;
+	uint32_t dpdk_gateway;      /* network order; 0: on-link only */
+
+	/* content: Hyperscan rules (policy/content); off while rules is NULL */
+	char *content_rules;        /* rules file (--rules) */
+	char *content_cache_dir;    /* compiled databases cache; NULL: none */
+
+	/* tls: STARTTLS is offered when certificates are given */
+	struct mx_conf_paths tls_cert; /* PEM, leaf then chain; paired with tls_key */
+	struct mx_conf_paths tls_key;
+	enum mx_tls_mode tls_mode;
+	unsigned tls_min_version;   /* 0: TLS 1.0, 1: TLS 1.1, 2: TLS 1.2 */
+	bool tls_allow_weak_keys;   /* accept RSA < 2048, EC < 256 bits */
+	bool tls_require_san_match; /* refuse a certificate whose SAN misses hostname */
+	unsigned tls_expiry_warn_days;
 };
 
 /* Everything at its default (the defaults alone make a valid config only

@@ -4,6 +4,8 @@
  *
  *   mxedge run [-c FILE] [flags]      run the engine (see `mxedge run --help`)
  *   mxedge check-config -c FILE [flags]   validate, print the effective config
+ *   mxedge verify ...                 offline SPF/DKIM/DMARC check (verify.c)
+ *   mxedge scan --rules FILE [--json] MSG   offline content scan (scan.c)
  *   mxedge version                    versions of mxedge and every library
  *
  * Exit status: 0 success, 1 configuration or start-up error, 2 usage.
@@ -20,6 +22,8 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: mxedge run [-c FILE] [options]   (mxedge run --help)\n"
 		"       mxedge check-config -c FILE [options]\n"
+		"       mxedge verify --client-ip IP --helo NAME --mail-from ADDR [--json]\n"
+		"       mxedge scan --rules FILE [--json] [--cache DIR] MESSAGE_FILE\n"
 		"       mxedge version\n");
 }
 
@@ -65,6 +69,10 @@ main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(argv[1], "check-config") == 0)
 		return cmd_check_config(argc - 1, argv + 1);
+	if (strcmp(argv[1], "verify") == 0)
+		return mx_main_verify(argc - 1, argv + 1);
+	if (strcmp(argv[1], "scan") == 0)
+		return mx_main_scan(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		mx_main_print_version(stdout);
 		return 0;

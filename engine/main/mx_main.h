@@ -40,5 +40,11 @@ int mx_main_load_conf(const struct mx_main_opts *o, struct mx_conf **out, FILE *
  * status. */
 int mx_main_run(const struct mx_main_opts *o);
 void mx_main_print_version(FILE *f);
+/* `mxedge scan --rules FILE [--json] [--cache DIR] MESSAGE_FILE` (scan.c):
+ * argv[0] is "scan"; returns the exit status. */
+int mx_main_scan(int argc, char **argv);
+/* `mxedge verify` (verify.c): argv[0] is "verify". Returns the exit
+ * status: 0 checks ran, 1 set-up error, 2 usage. */
+int mx_main_verify(int argc, char **argv);
 
 #endif /* MX_MAIN_H */

@@ -23,6 +23,15 @@
 #include "mx_conf.h"
 #include "mx_main.h"
 
+/* Long options without a short letter. */
+enum {
+	MAIN_OPT_TLS_CERT = 0x100,
+	MAIN_OPT_TLS_KEY,
+	MAIN_OPT_TLS_MODE,
+	MAIN_OPT_TLS_MIN_VERSION,
+	MAIN_OPT_RULES,
+};
+
 static void
 run_help(FILE *f)
 {
@@ -31,6 +40,9 @@ run_help(FILE *f)
 		"Flags override the configuration file; repeatable flags append.\n"
 		"  -c, --config FILE          YAML configuration (etc/mxedge.example.yaml)\n"
 		"      --transport kernel|dpdk\n"
+		"      --eal \"EAL ARGS\"         DPDK EAL arguments (transport dpdk)\n"
+		"      --address IP/PREFIX    our address on the DPDK port (repeatable)\n"
+		"      --gateway IP           default gateway on the DPDK port\n"
 		"      --listen ADDR:PORT     (repeatable)\n"
 		"      --hostname NAME        name in the 220 greeting and Received\n"
 		"      --local-domain DOMAIN  domain we accept mail for (repeatable)\n"
@@ -40,6 +52,12 @@ run_help(FILE *f)
 		"      --metrics ADDR:PORT    Prometheus endpoint (GET /metrics)\n"
 		"      --workers N            worker threads\n"
 		"      --log-level LEVEL      err|warn|notice|info|debug\n"
+		"      --tls-cert FILE        PEM certificate, paired with --tls-key (repeatable:\n"
+		"                             RSA and ECDSA at once); STARTTLS is then offered\n"
+		"      --tls-key FILE         its private key (repeatable)\n"
+		"      --tls-mode best-effort|mandatory\n"
+		"      --tls-min-version 1.0|1.1|1.2\n"
+		"      --rules FILE           content rules (YAML, Hyperscan); off without\n"
 		"      --set SECTION.KEY=VALUE  any configuration key (repeatable)\n");
 }
 
@@ -62,6 +80,9 @@ mx_main_parse_opts(int argc, char **argv, struct mx_main_opts *o, FILE *err)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "transport", required_argument, NULL, 't' },
+		{ "eal", required_argument, NULL, 'E' },
+		{ "address", required_argument, NULL, 'A' },
+		{ "gateway", required_argument, NULL, 'G' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "hostname", required_argument, NULL, 'H' },
 		{ "local-domain", required_argument, NULL, 'd' },
@@ -71,6 +92,11 @@ mx_main_parse_opts(int argc, char **argv, struct mx_main_opts *o, FILE *err)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "tls-cert", required_argument, NULL, MAIN_OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, MAIN_OPT_TLS_KEY },
+		{ "tls-mode", required_argument, NULL, MAIN_OPT_TLS_MODE },
+		{ "tls-min-version", required_argument, NULL, MAIN_OPT_TLS_MIN_VERSION },
+		{ "rules", required_argument, NULL, MAIN_OPT_RULES },
 		{ "set", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -88,6 +114,9 @@ mx_main_parse_opts(int argc, char **argv, struct mx_main_opts *o, FILE *err)
 		case 'c': o->config_path = optarg; continue;
 		case 'h': run_help(stdout); return 1;
 		case 't': key = "transport"; break;
+		case 'E': key = "eal"; break;
+		case 'A': key = "address"; break;
+		case 'G': key = "gateway"; break;
 		case 'l': key = "listen"; break;
 		case 'H': key = "hostname"; break;
 		case 'd': key = "local-domain"; break;
@@ -97,6 +126,11 @@ mx_main_parse_opts(int argc, char **argv, struct mx_main_opts *o, FILE *err)
 		case 'm': key = "metrics"; break;
 		case 'w': key = "workers"; break;
 		case 'L': key = "log-level"; break;
+		case MAIN_OPT_TLS_CERT: key = "tls-cert"; break;
+		case MAIN_OPT_TLS_KEY: key = "tls-key"; break;
+		case MAIN_OPT_TLS_MODE: key = "tls-mode"; break;
+		case MAIN_OPT_TLS_MIN_VERSION: key = "tls-min-version"; break;
+		case MAIN_OPT_RULES: key = "rules"; break;
 		case 'S': {
 			/* --set section.key=value: split at the first '='. The
 			 * string stays in argv, which outlives the opts. */

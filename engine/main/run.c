@@ -35,7 +35,9 @@
 
 #include "mx_conf.h"
 #include "mx_connlimit.h"
+#include "mx_content.h"
 #include "mx_deliver.h"
+#include "mx_dpdk.h"
 #include "mx_io.h"
 #include "mx_log.h"
 #include "mx_main.h"
@@ -43,6 +45,7 @@
 #include "mx_msg.h"
 #include "mx_relay.h"
 #include "mx_smtp.h"
+#include "mx_tls.h"
 #include "mx_spool.h"
 #include "mx_stream.h"
 #include "mx_vlog.h"
@@ -71,6 +74,7 @@ struct worker {
 	struct mx_stats *stats;
 	struct mx_conf *conf;                 /* the worker's current snapshot */
 	_Atomic(struct mx_conf *) next_conf;  /* handed over by the control thread */
+	_Atomic(struct mx_content_rules *) next_content; /* likewise, on reload */
 	atomic_bool drain;
 	bool draining;
 };
@@ -83,16 +87,33 @@ struct runtime {
 	struct mx_spool *spool;
 	struct mx_vlog *vlog;
 	struct mx_connlimit *climit;
+	struct mx_tls_ctx *tls;               /* NULL: no certificates */
+	struct mx_content_rules *content;     /* NULL: no content rules */
 	struct worker *workers;
 	unsigned n_workers;
 	unsigned reloads;
 };
+
+/* New content rules from a reload; sessions in flight finish on theirs. */
+static void
+worker_take_content(struct worker *w)
+{
+	struct mx_content_rules *nr = atomic_exchange(&w->next_content, NULL);
+
+	if (nr == NULL)
+		return;
+	if (mx_smtp_worker_set_content(w->smtp, nr) != 0)
+		MX_LOG(MX_LOG_ERR, LOG_COMP, "worker %u: no memory for the new content rules; "
+				"the old ones stay", w->id);
+	mx_content_rules_put(nr);
+}
 
 static void
 worker_take_conf(struct worker *w)
 {
 	struct mx_conf *nc = atomic_exchange(&w->next_conf, NULL);
 
+	worker_take_content(w);
 	if (nc == NULL)
 		return;
 	mx_smtp_worker_set_conf(w->smtp, nc);
@@ -197,6 +218,8 @@ worker_setup(struct runtime *rt, struct worker *w)
 	env.stats = w->stats;
 	env.pool = w->pool;
 	env.climit = rt->climit;
+	env.tls = rt->tls;
+	env.content = rt->content;
 	rc = mx_smtp_worker_create(&env, per_worker, &w->smtp);
 	if (rc != 0)
 		return rc;
@@ -220,6 +243,7 @@ worker_teardown(struct worker *w)
 
 	if (nc != NULL)
 		mx_conf_put(nc);
+	mx_content_rules_put(atomic_exchange(&w->next_content, NULL));
 	for (unsigned i = 0; i < w->n_listeners; i++)
 		mx_listener_close(w->listeners[i]);
 	w->n_listeners = 0;
@@ -261,12 +285,15 @@ reload_blocker(const struct mx_conf *a, const struct mx_conf *b)
 			(a->has_metrics && memcmp(&a->metrics_listen, &b->metrics_listen,
 				sizeof(a->metrics_listen)) != 0))
 		return "metrics.listen";
+	if (a->content_rules != NULL && b->content_rules == NULL)
+		return "content.rules (removed)";
 	return NULL;
 }
 
 static void
 reload(struct runtime *rt)
 {
+	struct mx_content_rules *nr = NULL;
 	struct mx_conf *nc;
 	const char *blocker;
 
@@ -284,6 +311,15 @@ reload(struct runtime *rt)
 		mx_conf_put(nc);
 		return;
 	}
+	/* The rules file is read again on every reload; unchanged rules come
+	 * from the cache. Compiled here, on the control thread. */
+	if (nc->content_rules != NULL &&
+			mx_content_rules_load(nc->content_rules, nc->content_cache_dir, stderr, &nr) != 0) {
+		MX_LOG(MX_LOG_ERR, LOG_COMP, "reload refused: content rules invalid (see above); "
+				"the running configuration stays");
+		mx_conf_put(nc);
+		return;
+	}
 	mx_log_set_level((enum mx_log_level)nc->log_level);
 	for (unsigned i = 0; i < rt->n_workers; i++) {
 		struct worker *w = &rt->workers[i];
@@ -291,7 +327,15 @@ reload(struct runtime *rt)
 
 		if (old != NULL)
 			mx_conf_put(old);
+		if (nr != NULL) {
+			mx_content_rules_get(nr);
+			mx_content_rules_put(atomic_exchange(&w->next_content, nr));
+		}
 		mx_loop_wakeup(w->loop);
+	}
+	if (nr != NULL) {
+		mx_content_rules_put(rt->content);
+		rt->content = nr;
 	}
 	mx_conf_put(rt->conf);
 	rt->conf = nc;
@@ -364,6 +408,69 @@ control_loop(struct runtime *rt, int sfd)
 	}
 }
 
+/* Certificates are loaded and checked once at start (hygiene, DESIGN "TLS
+ * policy"); a refused certificate stops the start. XXX: SIGHUP does not
+ * swap certificates yet (issue 4). */
+static int
+tls_setup(struct runtime *rt)
+{
+	const struct mx_conf *c = rt->conf;
+	struct mx_tls_conf tc;
+	char err[512];
+	unsigned i;
+	int rc;
+
+	if (c->tls_cert.n == 0)
+		return 0;
+	mx_tls_conf_defaults(&tc);
+	for (i = 0; i < c->tls_cert.n && i < MX_TLS_MAX_CERTS; i++) {
+		tc.cert_files[i] = c->tls_cert.v[i];
+		tc.key_files[i] = c->tls_key.v[i];
+	}
+	tc.n_certs = i;
+	tc.hostname = c->hostname;
+	tc.min_version = (enum mx_tls_version)c->tls_min_version;
+	/* Mandatory TLS has a floor: forward secrecy and an AEAD. */
+	tc.suites = c->tls_mode == MX_TLS_MODE_MANDATORY ?
+		MX_TLS_SUITES_STRONG : MX_TLS_SUITES_DEFAULT;
+	tc.workers = rt->n_workers;
+	tc.allow_weak_keys = c->tls_allow_weak_keys;
+	tc.require_san_match = c->tls_require_san_match;
+	tc.expiry_warn_days = c->tls_expiry_warn_days;
+	err[0] = '\0';
+	rc = mx_tls_ctx_create(&tc, &rt->tls, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "mxedge: tls: %s\n", err);
+		return rc;
+	}
+	mx_metrics_set_gauge(rt->metrics, "mxedge_tls_cert_days_to_expiry",
+			"Whole days until the first server certificate expires",
+			(double)mx_tls_ctx_days_to_expiry(rt->tls));
+	return 0;
+}
+
+/* Content rules (policy/content), compiled before any worker starts. */
+static int
+content_setup(struct runtime *rt)
+{
+	const struct mx_conf *c = rt->conf;
+	const struct mx_content_load_info *li;
+	int rc;
+
+	if (c->content_rules == NULL)
+		return 0;
+	rc = mx_content_rules_load(c->content_rules, c->content_cache_dir, stderr, &rt->content);
+	if (rc != 0) {
+		fprintf(stderr, "mxedge: content rules %s: not loaded\n", c->content_rules);
+		return rc;
+	}
+	li = mx_content_rules_info(rt->content);
+	MX_LOG(MX_LOG_NOTICE, LOG_COMP, "content rules %s: %u rules, %u refused, %s",
+			c->content_rules, li->n_rules, li->n_refused,
+			li->from_cache ? "from the cache" : "compiled");
+	return 0;
+}
+
 static int
 services_setup(struct runtime *rt)
 {
@@ -381,6 +488,12 @@ services_setup(struct runtime *rt)
 		}
 	}
 	rc = mx_connlimit_create(CONNLIMIT_SLOTS, &rt->climit);
+	if (rc != 0)
+		return rc;
+	rc = tls_setup(rt);
+	if (rc != 0)
+		return rc;
+	rc = content_setup(rt);
 	if (rc != 0)
 		return rc;
 	rc = mx_io_create(&rt->io);
@@ -404,12 +517,46 @@ services_setup(struct runtime *rt)
 	return 0;
 }
 
+/* The DPDK transport: EAL and port once, on this (the control) thread,
+ * before any worker loop exists; one queue pair per worker. The workers
+ * stay the engine's own pthreads (the loop registers its thread with the
+ * EAL for an lcore id and mempool cache) so both transports share one
+ * start-up and drain path. */
+static int
+dpdk_setup(const struct mx_conf *c, unsigned n_workers)
+{
+	struct mx_dpdk_conf dc;
+	int rc;
+
+	if (c->n_dpdk_addr == 0) {
+		fprintf(stderr, "mxedge: transport dpdk needs dpdk.address (--address "
+				"IPv4/PREFIX such as 198.18.0.2/24)\n");
+		return -EINVAL;
+	}
+	memset(&dc, 0, sizeof(dc));
+	dc.eal = c->dpdk_eal;
+	dc.n_queues = (uint16_t)n_workers;
+	for (unsigned i = 0; i < c->n_dpdk_addr && i < MX_NET_MAX_ADDRS; i++) {
+		dc.addrs[i].addr = c->dpdk_addr[i];
+		dc.addrs[i].prefix = c->dpdk_prefix[i];
+		dc.n_addrs++;
+	}
+	dc.gateway = c->dpdk_gateway;
+	rc = mx_dpdk_start(&dc);
+	if (rc != 0)
+		fprintf(stderr, "mxedge: cannot start the DPDK port (--eal \"%s\"): %s\n",
+				c->dpdk_eal != NULL ? c->dpdk_eal : "", strerror(-rc));
+	return rc;
+}
+
 static void
 runtime_free(struct runtime *rt)
 {
 	for (unsigned i = 0; rt->workers != NULL && i < rt->n_workers; i++)
 		worker_teardown(&rt->workers[i]);
 	free(rt->workers);
+	/* The port goes once every worker loop (and its mbufs) is gone. */
+	mx_dpdk_stop();
 	/* The I/O thread drains its queue before the spool and log go. */
 	if (rt->io != NULL)
 		mx_io_free(rt->io);
@@ -419,6 +566,9 @@ runtime_free(struct runtime *rt)
 		mx_spool_free(rt->spool);
 	if (rt->climit != NULL)
 		mx_connlimit_free(rt->climit);
+	/* After the workers: every TLS stream has ended. */
+	mx_tls_ctx_free(rt->tls);
+	mx_content_rules_put(rt->content);
 	if (rt->metrics != NULL)
 		mx_metrics_free(rt->metrics);
 	if (rt->conf != NULL)
@@ -468,6 +618,8 @@ mx_main_run(const struct mx_main_opts *o)
 	rt.n_workers = rt.conf->workers;
 	rt.workers = calloc(rt.n_workers, sizeof(*rt.workers));
 	if (rt.workers == NULL || services_setup(&rt) != 0)
+		goto out;
+	if (rt.conf->transport == MX_TRANSPORT_DPDK && dpdk_setup(rt.conf, rt.n_workers) != 0)
 		goto out;
 	for (unsigned i = 0; i < rt.n_workers; i++) {
 		rt.workers[i].id = i;

@@ -29,6 +29,8 @@ struct mx_stats;
 struct mx_chunk_pool;
 struct mx_connlimit;
 struct mx_smtp_worker;
+struct mx_tls_ctx;
+struct mx_content_rules;
 
 /* Per-worker services, owned by the worker; a session borrows them. */
 struct mx_smtp_env {
@@ -39,6 +41,8 @@ struct mx_smtp_env {
 	struct mx_stats *stats;
 	struct mx_chunk_pool *pool;
 	struct mx_connlimit *climit;   /* shared by all workers */
+	struct mx_tls_ctx *tls;        /* NULL: no certificates, STARTTLS not offered */
+	struct mx_content_rules *content; /* NULL: no content rules; the worker takes a ref */
 };
 
 /* Allocates the session pool (env->conf->max_connections / workers,
@@ -49,6 +53,12 @@ int mx_smtp_worker_create(const struct mx_smtp_env *env, unsigned max_sessions,
 void mx_smtp_worker_free(struct mx_smtp_worker *w);
 /* Reload: new sessions get conf; running ones keep theirs. */
 void mx_smtp_worker_set_conf(struct mx_smtp_worker *w, struct mx_conf *conf);
+/* Reload of the content rules, on the worker's thread: the next messages
+ * are scanned with r (the worker takes a reference); messages in flight
+ * finish on the rules they started with. Grows the worker's Hyperscan
+ * scratch, so it allocates (reload only). Returns 0, or -ENOMEM with the
+ * old rules kept. */
+int mx_smtp_worker_set_content(struct mx_smtp_worker *w, struct mx_content_rules *r);
 /* mx_accept_fn; arg is the struct mx_smtp_worker. */
 void mx_smtp_accept(struct mx_listener *l, struct mx_stream *st, void *arg);
 /* SIGTERM: idle sessions (between transactions) get 421 4.3.2 and are

@@ -15,6 +15,7 @@
 
 #include "mx_base.h"
 #include "mx_conf.h"
+#include "mx_content.h"
 #include "mx_metrics.h"
 #include "mx_msg.h"
 #include "mx_smtp.h"
@@ -65,6 +66,9 @@ struct smtp_txn {
 	uint64_t size;            /* message bytes seen (also past an error) */
 	struct mx_smtp_data rd;
 	const char *error;        /* sticky: the reply at end of data */
+	bool scanning;            /* content rules see the data (policy/content) */
+	const struct mx_content_verdict *cv; /* after end of data, until reset */
+	char content_reply[SMTP_TXN_REPLY_MAX]; /* a content reject: the sticky error */
 	bool delivering;
 	uint64_t handle;          /* of the delivery in flight */
 	/* The last reply of this transaction (without CRLF), so that a
@@ -88,6 +92,7 @@ struct smtp_session {
 	bool pipelining;                 /* PIPELINING offered */
 	bool chunking;                   /* CHUNKING offered */
 	bool climit;                     /* holds a connlimit slot */
+	bool tls;                        /* after STARTTLS: st is the TLS stream */
 	bool draining;
 	unsigned n_errors;
 	uint64_t skip_left;
@@ -118,6 +123,9 @@ struct smtp_session {
 
 struct mx_smtp_worker {
 	struct mx_smtp_env env;
+	struct mx_content_rules *content;  /* NULL: no content scan (ref held) */
+	struct mx_content_scratch *scratch; /* Hyperscan scratch of this worker */
+	struct mx_content_scan **scans;    /* per session slot, made on first use */
 	struct mx_conf *conf;            /* for new sessions (ref held) */
 	struct smtp_session *sessions;
 	unsigned max_sessions;
@@ -163,6 +171,8 @@ void smtp_timer_update(struct smtp_session *s);
 void smtp_txn_out(void *arg, const uint8_t *p, size_t n);
 /* End of DATA or BDAT LAST: reply now (sticky error) or submit. */
 void smtp_txn_end(struct smtp_session *s);
+/* DATA or the first BDAT: starts the content scan of the message. */
+void smtp_txn_scan_begin(struct smtp_session *s);
 /* Ends an open transaction that will not reach end of data (RSET, QUIT,
  * HELO/EHLO, disconnect, timeout, drain): writes its verdict-log line with
  * verdict "abandoned" and how it ended, then resets it. A no-op when no

@@ -23,7 +23,8 @@
  *     well-formed sequences): 500 5.5.2;
  *  5. tokenize; an HTTP-looking or other forbidden verb: 554 5.7.0 + close;
  *  6. unknown verb: 500 5.5.2 + error count;
- *  7. TLS requirement: XXX none yet, STARTTLS is not offered (TLS issue);
+ *  7. TLS requirement: with tls.mode mandatory, MAIL, RCPT, DATA and BDAT
+ *     before STARTTLS get 530 5.7.0 (RFC 3207 4);
  *  8. pipelining synchronisation (RFC 2920, see the command table);
  *  9. the verb's check, then its proceed.
  */
@@ -33,6 +34,7 @@
 #include "mx_connlimit.h"
 #include "mx_deliver.h"
 #include "mx_log.h"
+#include "mx_tls.h"
 #include "smtp_priv.h"
 
 /* ---- helpers ---- */
@@ -332,6 +334,9 @@ smtp_proceed_ehlo(struct smtp_session *s, const struct mx_smtp_cmd *c)
 	ext[n++] = "ENHANCEDSTATUSCODES";
 	if (s->chunking)
 		ext[n++] = "CHUNKING";
+	/* RFC 3207 4.2: not offered again once TLS is on. */
+	if (s->w->env.tls != NULL && !s->tls)
+		ext[n++] = "STARTTLS";
 	/* RFC 5321 4.2.1: every line but the last has "-" after the code. */
 	len = smtp_format(buf, sizeof(buf), "250-%s", smtp_host(s));
 	for (i = 0; i < n; i++)
@@ -538,6 +543,7 @@ smtp_proceed_data(struct smtp_session *s, const struct mx_smtp_cmd *c)
 	(void)c;
 	mx_smtp_data_init(&s->tx.rd, s->conf->bare_lf, s->conf->max_text_line);
 	s->tx.t_data_us = mx_clock_us();
+	smtp_txn_scan_begin(s);
 	s->state = SMTP_S_DATA;
 	smtp_timer_update(s);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -596,6 +602,7 @@ smtp_proceed_bdat(struct smtp_session *s, const struct mx_smtp_cmd *c)
 		tx->bdat = true;
 		mx_smtp_chunk_init(&tx->rd, s->conf->bare_lf);
 		tx->t_data_us = mx_clock_us();
+		smtp_txn_scan_begin(s);
 	}
 	tx->bdat_chunk = s->args.bdat.size;
 	tx->bdat_left = s->args.bdat.size;
@@ -676,6 +683,98 @@ smtp_proceed_not_offered(struct smtp_session *s, const struct mx_smtp_cmd *c)
 			c->verb == MX_SMTP_VERB_AUTH ? "AUTH" : "STARTTLS");
 }
 
+static bool
+smtp_check_starttls(struct smtp_session *s, const struct mx_smtp_cmd *c)
+{
+	if (s->w->env.tls == NULL) {
+		smtp_proceed_not_offered(s, c);
+		return false;
+	}
+	/* RFC 3207 4: "STARTTLS" takes no parameters. */
+	if (c->arg.len > 0) {
+		smtp_reply_err(s, "501 5.5.4 Syntax: STARTTLS");
+		return false;
+	}
+	/* RFC 3207 4.2: the client MUST NOT issue STARTTLS again. */
+	if (s->tls) {
+		smtp_reply_err(s, "503 5.5.1 Error: TLS already active");
+		return false;
+	}
+	if (smtp_session_in_txn(s)) {
+		smtp_reply_err(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return false;
+	}
+	return true;
+}
+
+/* Plaintext the client sent after STARTTLS, before the handshake, would
+ * otherwise be read as if it came over TLS (CVE-2011-0411): RFC 3207 4.2
+ * has the server discard it. It is whatever is still buffered now (the
+ * STARTTLS line itself was consumed before it was handled). */
+static void
+smtp_tls_drop_plaintext(struct smtp_session *s)
+{
+	size_t junk = mx_stream_readable(s->st);
+	char peer[64];
+
+	if (junk == 0)
+		return;
+	mx_stream_consume(s->st, junk);
+	mx_stat_inc(s->w->env.stats, MX_STAT_PIPELINING_REFUSED);
+	mx_addr_format(&s->peer, true, peer, sizeof(peer));
+	MX_LOG_RL(MX_LOG_INFO, SMTP_LOG, "session %llu %s: %zu plaintext bytes after "
+			"STARTTLS discarded", (unsigned long long)s->id, peer, junk);
+}
+
+static void
+smtp_proceed_starttls(struct smtp_session *s, const struct mx_smtp_cmd *c)
+{
+	struct mx_stream *t;
+	int rc;
+
+	(void)c;
+	smtp_tls_drop_plaintext(s);
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	/* The 220 must leave in plaintext before any TLS byte: a reply
+	 * still waiting for send space would go out encrypted. */
+	if (s->pend_len > 0) {
+		smtp_session_close(s);
+		return;
+	}
+	rc = mx_tls_stream_create(s->w->env.tls, s->st, &t);
+	if (rc != 0) {
+		mx_stat_inc(s->w->env.stats, MX_STAT_MEM_EXHAUSTED);
+		MX_LOG_RL(MX_LOG_WARN, SMTP_LOG, "session %llu: no TLS session: %s",
+				(unsigned long long)s->id, strerror(-rc));
+		smtp_session_close(s);
+		return;
+	}
+	s->st = t;
+	mx_stream_set_cb(t, &smtp_session_cb, s);
+	s->tls = true;
+	/* RFC 3207 4.2: the server MUST discard any knowledge obtained
+	 * from the client (the HELO name, the extensions in force); a new
+	 * EHLO is required. */
+	s->state = SMTP_S_INIT;
+	s->helo_len = 0;
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	s->pipelining = false;
+	s->chunking = false;
+	mx_smtp_line_init(&s->line, s->line.buf, s->line.cap);
+}
+
+/* RFC 3207 4: with TLS required, every command of a mail transaction
+ * before STARTTLS is refused. */
+static bool
+smtp_tls_required(const struct smtp_session *s, enum mx_smtp_verb v)
+{
+	if (s->tls || s->conf->tls_mode != MX_TLS_MODE_MANDATORY)
+		return false;
+	return v == MX_SMTP_VERB_MAIL || v == MX_SMTP_VERB_RCPT ||
+		v == MX_SMTP_VERB_DATA || v == MX_SMTP_VERB_BDAT;
+}
+
 /*
  * The command table. RFC 2920 3.1: "The EHLO, DATA, VRFY, EXPN, TURN,
  * QUIT, and NOOP commands can only appear as the last command in a group
@@ -715,7 +814,7 @@ static const struct smtp_cmd_def smtp_cmds[MX_SMTP_VERB__COUNT] = {
 	[MX_SMTP_VERB_HELP] = { 0, NULL, smtp_proceed_help },
 	[MX_SMTP_VERB_VRFY] = { SMTP_CMD_LAST, smtp_check_vrfy, smtp_proceed_vrfy },
 	[MX_SMTP_VERB_EXPN] = { SMTP_CMD_LAST, NULL, smtp_proceed_expn },
-	[MX_SMTP_VERB_STARTTLS] = { SMTP_CMD_LAST, NULL, smtp_proceed_not_offered },
+	[MX_SMTP_VERB_STARTTLS] = { SMTP_CMD_LAST, smtp_check_starttls, smtp_proceed_starttls },
 	[MX_SMTP_VERB_AUTH] = { SMTP_CMD_LAST, NULL, smtp_proceed_not_offered },
 };
 
@@ -728,6 +827,10 @@ smtp_sync_ok(const struct smtp_session *s, const struct mx_smtp_cmd *c,
 		const struct smtp_cmd_def *def)
 {
 	if (c->verb == MX_SMTP_VERB_BDAT || mx_stream_readable(s->st) == 0)
+		return true;
+	/* What follows STARTTLS is discarded, not refused (RFC 3207 4.2;
+	 * smtp_tls_drop_plaintext). */
+	if (c->verb == MX_SMTP_VERB_STARTTLS && !s->tls && s->w->env.tls != NULL)
 		return true;
 	return s->pipelining && !(def->flags & SMTP_CMD_LAST);
 }
@@ -767,6 +870,10 @@ smtp_handle_line(struct smtp_session *s)
 		return;
 	}
 	def = &smtp_cmds[c.verb];
+	if (smtp_tls_required(s, c.verb)) {
+		smtp_reply_err(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return;
+	}
 	if (!smtp_sync_ok(s, &c, def)) {
 		smtp_sync_error(s, c.verb == MX_SMTP_VERB_DATA ? "DATA" : "a command");
 		return;

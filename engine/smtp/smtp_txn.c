@@ -19,6 +19,7 @@
 
 #include "mx_deliver.h"
 #include "mx_json.h"
+#include "mx_tls.h"
 #include "mx_log.h"
 #include "mx_verdict.h"
 #include "mx_vlog.h"
@@ -75,6 +76,78 @@ smtp_txn_out(void *arg, const uint8_t *p, size_t n)
 	}
 	if (mx_msg_append(tx->msg, p, n) < 0)
 		smtp_txn_error(s, err_mem);
+	else if (tx->scanning)
+		mx_content_scan_feed(s->w->scans[s - s->w->sessions], p, n);
+}
+
+/* ---- content rules (policy/content) ---- */
+
+void
+smtp_txn_scan_begin(struct smtp_session *s)
+{
+	struct mx_smtp_worker *w = s->w;
+	struct mx_content_scan **sc = &w->scans[s - w->sessions];
+
+	if (w->content == NULL)
+		return;
+	/* A slot keeps its scan (Hyperscan streams) from message to
+	 * message; only a reload makes a new one. */
+	if (*sc != NULL && mx_content_scan_rules(*sc) != w->content) {
+		mx_content_scan_free(*sc);
+		*sc = NULL;
+	}
+	if (*sc == NULL && mx_content_scan_create(w->content, sc) != 0) {
+		/* Fail closed: a message that cannot be scanned is not
+		 * accepted unscanned. */
+		smtp_txn_error(s, err_mem);
+		return;
+	}
+	mx_content_scan_begin(*sc, w->scratch);
+	s->tx.scanning = true;
+}
+
+/* "X-Mxedge-Verdict: quarantine; score=N; rules=a,b" for the downstream. */
+static int
+smtp_txn_quarantine_hdr(struct smtp_session *s, const struct mx_content_verdict *v)
+{
+	char hdr[512];
+	size_t n;
+	unsigned i;
+
+	n = (size_t)snprintf(hdr, sizeof(hdr), "X-Mxedge-Verdict: quarantine; score=%lld; rules=",
+			(long long)v->score);
+	for (i = 0; i < v->n_hits && n + strlen(v->hits[i].id) + 8 < sizeof(hdr); i++)
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "%s%s", i > 0 ? "," : "",
+				v->hits[i].id);
+	n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\r\n");
+	return mx_msg_prepend(s->tx.msg, hdr, n);
+}
+
+/* End of data: the content verdict. A reject becomes the sticky reply
+ * (RFC 5321 4.3.2 lists 550 and 554 for the end of data); a quarantine
+ * marks the message for the downstream and lets it through. */
+static void
+smtp_txn_content(struct smtp_session *s)
+{
+	struct smtp_txn *tx = &s->tx;
+	const struct mx_content_verdict *v;
+
+	if (!tx->scanning)
+		return;
+	tx->scanning = false;
+	v = mx_content_scan_end(s->w->scans[s - s->w->sessions]);
+	tx->cv = v;
+	if (v->action == MX_CONTENT_REJECT) {
+		snprintf(tx->content_reply, sizeof(tx->content_reply), "%d %s",
+				v->reply_code, v->reply_text);
+		smtp_txn_error(s, tx->content_reply);
+		MX_LOG_RL(MX_LOG_INFO, SMTP_LOG, "session %llu: content reject by %s (score %lld)",
+				(unsigned long long)s->id,
+				v->reason_id != NULL ? v->reason_id : "thresholds",
+				(long long)v->score);
+	} else if (v->action == MX_CONTENT_QUARANTINE && smtp_txn_quarantine_hdr(s, v) < 0) {
+		smtp_txn_error(s, err_mem);
+	}
 }
 
 /* ---- verdict log ---- */
@@ -90,6 +163,31 @@ body_name(int body)
 	default:
 		return "7BIT";
 	}
+}
+
+/* "tls": null for plaintext, else what was negotiated and the client
+ * certificate when one was presented. */
+static void
+vlog_tls(struct smtp_session *s, struct mx_json *j)
+{
+	struct mx_tls_info ti;
+
+	if (!s->tls || mx_tls_stream_info(s->st, &ti) != 0) {
+		mx_json_null(j, "tls");
+		return;
+	}
+	mx_json_obj_open(j, "tls");
+	mx_json_cstr(j, "version", ti.version);
+	mx_json_cstr(j, "cipher", ti.cipher);
+	mx_json_bool(j, "resumed", ti.resumed);
+	if (ti.peer_cert) {
+		mx_json_obj_open(j, "client_cert");
+		mx_json_cstr(j, "subject", ti.peer_subject);
+		mx_json_cstr(j, "issuer", ti.peer_issuer);
+		mx_json_cstr(j, "sha256", ti.peer_sha256);
+		mx_json_obj_close(j);
+	}
+	mx_json_obj_close(j);
 }
 
 static void
@@ -111,8 +209,7 @@ vlog_envelope(struct smtp_session *s, struct mx_json *j, bool with_rcpts)
 	mx_json_u64(j, "port", s->peer.port);
 	mx_json_obj_close(j);
 	mx_json_str(j, "helo", s->helo, s->helo_len);
-	/* XXX null until the TLS issue lands: {version, cipher, client_cert}. */
-	mx_json_null(j, "tls");
+	vlog_tls(s, j);
 	mx_json_str(j, "mail_from", m->mail_from.p, m->mail_from.len);
 	if (with_rcpts) {
 		mx_json_arr_open(j, "rcpt");
@@ -127,7 +224,21 @@ vlog_envelope(struct smtp_session *s, struct mx_json *j, bool with_rcpts)
 	mx_json_bool(j, "smtputf8", s->tx.smtputf8);
 	/* The checks are not built yet: policy/verdict says "none". */
 	mx_verdict_init(&v);
+	if (s->tx.cv != NULL)
+		v.content = s->tx.cv->action == MX_CONTENT_REJECT ? MX_AUTH_FAIL :
+			s->tx.cv->action == MX_CONTENT_QUARANTINE ? MX_AUTH_POLICY :
+			MX_AUTH_PASS;
 	mx_verdict_json_checks(&v, j);
+	if (s->tx.cv != NULL) {
+		mx_json_obj_open(j, "content");
+		mx_json_cstr(j, "action", mx_content_action_name(s->tx.cv->action));
+		mx_json_i64(j, "score", s->tx.cv->score);
+		mx_json_arr_open(j, "hits");
+		for (i = 0; i < s->tx.cv->n_hits; i++)
+			mx_json_cstr(j, NULL, s->tx.cv->hits[i].id);
+		mx_json_arr_close(j);
+		mx_json_obj_close(j);
+	}
 	mx_json_obj_close(j);
 }
 
@@ -321,6 +432,8 @@ smtp_txn_end(struct smtp_session *s)
 		tx->msg->t_data_end_us = tx->t_end_us;
 		if (smtp_txn_received(s) < 0)
 			smtp_txn_error(s, err_mem);
+		else
+			smtp_txn_content(s);
 	}
 	if (tx->error == err_bare)
 		mx_stat_inc(s->w->env.stats, MX_STAT_BARE_LF_REJECTED);

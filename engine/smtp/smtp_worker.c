@@ -43,7 +43,11 @@ mx_smtp_worker_create(const struct mx_smtp_env *env, unsigned max_sessions,
 	w->line_cap = env->conf->max_command_line;
 	w->sessions = calloc(w->max_sessions, sizeof(*w->sessions));
 	w->line_bufs = malloc(w->max_sessions * w->line_cap);
-	if (w->sessions == NULL || w->line_bufs == NULL)
+	w->scans = calloc(w->max_sessions, sizeof(*w->scans));
+	if (w->sessions == NULL || w->line_bufs == NULL || w->scans == NULL)
+		goto fail;
+	w->env.content = NULL;
+	if (env->content != NULL && mx_smtp_worker_set_content(w, env->content) != 0)
 		goto fail;
 	if (env->vlog != NULL) {
 		w->vlog_stages = malloc((size_t)w->max_sessions * SMTP_VLOG_STAGE);
@@ -64,6 +68,9 @@ mx_smtp_worker_create(const struct mx_smtp_env *env, unsigned max_sessions,
 	return 0;
 
 fail:
+	mx_content_scratch_free(w->scratch);
+	mx_content_rules_put(w->content);
+	free(w->scans);
 	free(w->vlog_buf);
 	free(w->vlog_stages);
 	free(w->line_bufs);
@@ -78,6 +85,11 @@ mx_smtp_worker_free(struct mx_smtp_worker *w)
 	if (w == NULL)
 		return;
 	MX_ASSERT(w->n_active == 0);
+	for (unsigned i = 0; i < w->max_sessions; i++)
+		mx_content_scan_free(w->scans[i]);
+	free(w->scans);
+	mx_content_scratch_free(w->scratch);
+	mx_content_rules_put(w->content);
 	mx_conf_put(w->conf);
 	free(w->vlog_buf);
 	free(w->vlog_stages);
@@ -94,6 +106,25 @@ mx_smtp_worker_set_conf(struct mx_smtp_worker *w, struct mx_conf *conf)
 	w->conf = mx_conf_get(conf);
 	w->env.conf = w->conf;
 	mx_conf_put(old);
+}
+
+int
+mx_smtp_worker_set_content(struct mx_smtp_worker *w, struct mx_content_rules *r)
+{
+	int rc;
+
+	/* One scratch serves the old rules (messages in flight) and the
+	 * new ones: hs_alloc_scratch grows it to fit both. */
+	if (w->scratch == NULL)
+		rc = mx_content_scratch_create(r, &w->scratch);
+	else
+		rc = mx_content_scratch_fit(w->scratch, r);
+	if (rc != 0)
+		return rc;
+	mx_content_rules_get(r);
+	mx_content_rules_put(w->content);
+	w->content = r;
+	return 0;
 }
 
 unsigned

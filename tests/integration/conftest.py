@@ -37,6 +37,8 @@ def pytest_configure(config):
         "ASan+UBSan binary (scripts/test)")
     config.addinivalue_line(
         "markers", "slow: bulk test (hundreds of MiB through real peers)")
+    config.addinivalue_line(
+        "markers", "dpdk: mxedge on the DPDK transport (net_tap), needs root")
 
 
 @pytest.fixture(scope="session")

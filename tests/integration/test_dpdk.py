@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""mxedge on the DPDK transport (userspace TCP/IP) against Linux TCP.
+
+mxedge runs with a net_tap vdev (`--transport dpdk --eal "... --vdev=
+net_tap0,iface=<uniq>"`); the tap interface it creates lives in the root
+namespace, gets 198.18.N.1/24 (N unique per test, so parallel runs do not
+share a subnet), and the clients (ping, swaks, Python smtplib) talk to
+mxedge's own address 198.18.N.2 through the kernel's TCP. Messages must
+arrive in the spool byte-exact. The tap goes away with the process.
+
+Select with `-m dpdk`. Needs root (a tap device) and DPDK's net_tap PMD.
+"""
+
+import os
+import shutil
+import smtplib
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from mxit import check
+
+pytestmark = pytest.mark.dpdk
+
+_SEQ = [0]
+
+
+def _sh(*cmd, check_rc=True):
+    r = subprocess.run(list(cmd), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    if check_rc and r.returncode != 0:
+        raise AssertionError("%s: %s" % (" ".join(cmd), r.stdout.decode()))
+    return r
+
+
+def _wait(pred, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def _iface_exists(name):
+    return os.path.exists("/sys/class/net/%s" % name)
+
+
+def _greets(addr):
+    try:
+        with socket.create_connection((addr, 25), timeout=2) as s:
+            s.settimeout(2)
+            return s.recv(512).startswith(b"220")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def dpdk_mx(mx):
+    """Starts mxedge on a net_tap vdev; returns (mxedge, its address)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for the tap device")
+    _SEQ[0] += 1
+    uniq = (os.getpid() * 7 + _SEQ[0]) % 200 + 20
+    tap = "mxt%d_%d" % (os.getpid() % 100000, _SEQ[0])
+    ours, peer = "198.18.%d.2" % uniq, "198.18.%d.1" % uniq
+    eal = ("-l 0 --no-huge --no-pci -m 256 --no-shconf --no-telemetry "
+           "--file-prefix mxit%d_%d --log-level=*:warning "
+           "--vdev=net_tap0,iface=%s" % (os.getpid(), _SEQ[0], tap))
+    m = mx.start(wait=False, extra=[
+        "--transport", "dpdk", "--eal", eal, "--address", ours + "/24",
+        "--listen", ours + ":25"])
+    _wait(lambda: _iface_exists(tap) or not m.running(), "tap %s" % tap)
+    assert m.running(), m.stderr_text()
+    _sh("ip", "addr", "add", peer + "/24", "dev", tap)
+    _sh("ip", "link", "set", tap, "up")
+    _wait(lambda: _greets(ours) or not m.running(), "220 from %s" % ours)
+    assert m.running(), m.stderr_text()
+    yield m, ours
+
+
+def _csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    t = (t >> 16) + (t & 0xffff)
+    t += t >> 16
+    return ~t & 0xffff
+
+
+def _ping(addr, seq, timeout=2.0):
+    """One ICMP echo over a raw socket (this image has no ping binary);
+    True when the matching echo reply came back."""
+    ident = os.getpid() & 0xffff
+    payload = b"mxedge-dpdk-%04d" % seq
+    hdr = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    pkt = struct.pack("!BBHHH", 8, 0, _csum(hdr + payload), ident, seq) + payload
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
+        s.settimeout(timeout)
+        s.sendto(pkt, (addr, 0))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data, src = s.recvfrom(2048)
+            except socket.timeout:
+                return False
+            ihl = (data[0] & 0x0f) * 4
+            icmp = data[ihl:]
+            if (src[0] == addr and len(icmp) >= 8 and icmp[0] == 0 and
+                    struct.unpack("!HH", icmp[4:8]) == (ident, seq)):
+                return icmp[8:] == payload and _csum(icmp) == 0
+    return False
+
+
+def test_ping(dpdk_mx):
+    _, ours = dpdk_mx
+    assert all(_ping(ours, i) for i in range(3))
+
+
+def test_smtplib_byte_exact(dpdk_mx):
+    m, ours = dpdk_mx
+    bodies = {}
+    for i in range(5):
+        key = b"X-Test-Id: dpdk-%d\r\n" % i
+        bodies[key] = (key + b"Subject: dpdk\r\n\r\n" +
+                       b"".join(b"line %d of %d\r\n" % (j, i) for j in range(300 * i + 1)))
+    for body in bodies.values():
+        with smtplib.SMTP(ours, 25, timeout=30) as s:
+            s.ehlo("client.test")
+            s.sendmail("sender@client.test", ["user@example.org"], body)
+    got = check.spool_messages(m, len(bodies))
+    assert len(got) == len(bodies)
+    for sp in got:
+        (key,) = [k for k in bodies if k in sp.data]
+        check.assert_spooled_exact(sp, bodies[key])
+
+
+def test_swaks(dpdk_mx, tmp_path):
+    m, ours = dpdk_mx
+    swaks = shutil.which("swaks")
+    if swaks is None:
+        pytest.fail("swaks is not installed (scripts/install-deps)", pytrace=False)
+    data = (b"From: <sender@client.test>\r\nTo: <user@example.org>\r\n"
+            b"Subject: swaks over dpdk\r\n\r\nline one\r\n.leading dot\r\n")
+    path = tmp_path / "m.eml"
+    path.write_bytes(data)
+    r = subprocess.run([swaks, "--server", "%s:25" % ours, "--helo", "client.test",
+                        "--from", "sender@client.test", "--to", "user@example.org",
+                        "--data", "@%s" % path, "--timeout", "20"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout.decode(errors="replace")
+    (sp,) = check.spool_messages(m, 1)
+    # swaks ends the data with its own CRLF before the dot.
+    check.assert_spooled_exact(sp, data + b"\r\n")
+
+
+def test_10mib_byte_exact(dpdk_mx):
+    m, ours = dpdk_mx
+    line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?\r\n"
+    body = b"Subject: big\r\n\r\n" + line * ((10 << 20) // len(line))
+    with smtplib.SMTP(ours, 25, timeout=120) as s:
+        s.ehlo("client.test")
+        s.sendmail("sender@client.test", ["user@example.org"], body)
+    (sp,) = check.spool_messages(m, 1)
+    check.assert_spooled_exact(sp, body)
