@@ -14,6 +14,16 @@
  *
  * Hyperscan streams are opened once per scan object and reset between
  * messages (hs_reset_stream), so the per-message path allocates nothing.
+ *
+ * Hyperscan never gets a pointer whose data ends where our buffer ends:
+ * the 5.4.0 runtime (Debian 12's libhs.so.5, AVX-512 dispatch) can load a
+ * vector that runs past the end of the data it is given, which faults
+ * when a caller's buffer ends at a page boundary (a single stream rule
+ * 'ZZ[0-9]+' over a 112-byte message does it). Stream feeds are scanned
+ * in two calls, all but the last SCAN_TAIL bytes in place and those from
+ * a padded copy (stream matches do not depend on the split); block scans
+ * of header values, types, names and defect names are copied whole (they
+ * are bounded by MX_MIME_FIELD_MAX).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +33,10 @@
 
 #include "content_mime.h"
 #include "content_priv.h"
+
+/* Readable slack after the data handed to Hyperscan: a whole AVX-512
+ * vector, so no load that starts inside the data can leave the buffer. */
+#define SCAN_TAIL 64
 
 struct mx_content_scratch {
 	hs_scratch_t *s;
@@ -45,6 +59,9 @@ struct mx_content_scan {
 	uint8_t *seen;         /* one bit per rule */
 	struct mx_content_verdict v;
 	struct mx_mime mime;
+	/* Padded copies for Hyperscan (see the top of this file). */
+	uint8_t tail[2 * SCAN_TAIL];
+	uint8_t blk[MX_MIME_FIELD_MAX + SCAN_TAIL];
 };
 
 static const char *const target_names[MX_CONTENT_T__COUNT] = {
@@ -185,17 +202,34 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to,
 }
 
 static void
-scan_stream(struct mx_content_scan *s, enum mx_content_target g,
-		const void *p, size_t n)
+stream_call(struct mx_content_scan *s, enum mx_content_target g,
+		const uint8_t *p, size_t n)
 {
 	hs_error_t e;
 
-	if (s->st[g] == NULL || s->stopped || n == 0)
+	if (s->stopped || n == 0)
 		return;
-	e = hs_scan_stream(s->st[g], p, (unsigned)n, 0, s->scratch->s, on_match, s);
+	e = hs_scan_stream(s->st[g], (const char *)p, (unsigned)n, 0,
+			s->scratch->s, on_match, s);
 	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
 		MX_LOG_RL(MX_LOG_WARN, "content", "hs_scan_stream(%s): error %d",
 			mx_content_target_name(g), (int)e);
+}
+
+/* The head is scanned in place (the tail we keep back is its slack), the
+ * tail from a copy with SCAN_TAIL readable bytes after it. */
+static void
+scan_stream(struct mx_content_scan *s, enum mx_content_target g,
+		const void *p, size_t n)
+{
+	const uint8_t *q = p;
+	size_t head = n > SCAN_TAIL ? n - SCAN_TAIL : 0;
+
+	if (s->st[g] == NULL || s->stopped || n == 0)
+		return;
+	stream_call(s, g, q, head);
+	memcpy(s->tail, q + head, n - head);
+	stream_call(s, g, s->tail, n - head);
 }
 
 static void
@@ -206,7 +240,15 @@ scan_block(struct mx_content_scan *s, enum mx_content_target g,
 
 	if (s->r->db[g] == NULL || s->stopped)
 		return;
-	e = hs_scan(s->r->db[g], p, (unsigned)n, 0, s->scratch->s, on_match, s);
+	if (n > sizeof(s->blk) - SCAN_TAIL) {
+		/* Cannot happen: the walker bounds every field. */
+		MX_LOG_RL(MX_LOG_WARN, "content", "%s: %zu bytes not scanned",
+			mx_content_target_name(g), n);
+		return;
+	}
+	memcpy(s->blk, p, n);
+	e = hs_scan(s->r->db[g], (const char *)s->blk, (unsigned)n, 0,
+			s->scratch->s, on_match, s);
 	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
 		MX_LOG_RL(MX_LOG_WARN, "content", "hs_scan(%s): error %d",
 			mx_content_target_name(g), (int)e);

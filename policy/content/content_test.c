@@ -14,12 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "mx_content.h"
+
+/* Heap copies get this much readable slack after the message. */
+#define SCAN_SLACK 64
 
 static char tmpdir[64];
 
@@ -480,6 +484,96 @@ test_reload_in_flight(void **state)
 	mx_content_rules_put(cur);
 }
 
+static void
+heap_hits(struct mx_content_rules *r, const char *msg, size_t n, char *out,
+		size_t size)
+{
+	struct mx_content_scratch *sc;
+	struct mx_content_scan *s;
+	const struct mx_content_verdict *v;
+	char *copy = malloc(n + SCAN_SLACK);
+	size_t k, len = 0;
+
+	assert_non_null(copy);
+	memcpy(copy, msg, n);
+	assert_int_equal(mx_content_scratch_create(r, &sc), 0);
+	assert_int_equal(mx_content_scan_create(r, &s), 0);
+	mx_content_scan_begin(s, sc);
+	mx_content_scan_feed(s, copy, n);
+	v = mx_content_scan_end(s);
+	out[0] = '\0';
+	for (k = 0; k < v->n_hits; k++)
+		len += (size_t)snprintf(out + len, size - len, "%s:%llu,",
+			v->hits[k].id, (unsigned long long)v->hits[k].offset);
+	mx_content_scan_free(s);
+	mx_content_scratch_free(sc);
+	free(copy);
+}
+
+/* Hyperscan 5.4.0 (AVX-512 runtime) may read past the end of the data it
+ * scans: a message whose last byte is the last readable byte of the
+ * process must scan as it does from the heap, not fault. The first case
+ * is the libFuzzer find (a raw stream rule, the message ending in the
+ * header section); the others end in the body, the body of a multipart
+ * part and a base64 part, so every stream ends at the guard page. */
+static const char rules_guard[] =
+	"rules:\n"
+	"  - {id: r, target: raw, pattern: 'ZZ[0-9]+', action: score, score: 1}\n"
+	"  - {id: hs, target: headers, pattern: '^X-Spam:', flags: [multiline], action: score, score: 1}\n"
+	"  - {id: b2, target: body, pattern: 'a.{0,8}b$', flags: [dotall, multiline], action: score, score: 1}\n"
+	"  - {id: d, target: mime-defect, pattern: '.', flags: [dotall], action: score, score: 1}\n";
+
+static const char *const guard_msgs[] = {
+	"Content-Type: echmen/;=======*sposit-Type: achment;=======\r\n"
+	" fieenamn/;=======*ssZZ-\0\0\0\0\0\0\0&ilefame*\r\nx\r\n--b--\r\n",
+	"X-Spam: yes\r\n\r\nsome text ZZ12 then a tail ending in ZZ-",
+	"Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\r\naxxb\nZZ4",
+	"Content-Transfer-Encoding: base64\r\n\r\nYXh4Ygo=\r\nZZ7",
+};
+static const size_t guard_lens[] = { 112, 0, 0, 0 };
+
+static void
+test_data_at_page_end(void **state)
+{
+	char errbuf[1024], want[256], got[256];
+	struct mx_content_rules *r = load(rules_guard, NULL, 0, errbuf, sizeof(errbuf));
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *map = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct mx_content_scratch *sc;
+	struct mx_content_scan *s;
+	size_t i;
+
+	(void)state;
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + pg, (size_t)pg, PROT_NONE), 0);
+	assert_int_equal(mx_content_scratch_create(r, &sc), 0);
+	assert_int_equal(mx_content_scan_create(r, &s), 0);
+	for (i = 0; i < MX_ARRAY_SIZE(guard_msgs); i++) {
+		size_t n = guard_lens[i] != 0 ? guard_lens[i] : strlen(guard_msgs[i]);
+		uint8_t *at = map + pg - n;
+		const struct mx_content_verdict *v;
+		size_t k, len = 0;
+
+		memcpy(at, guard_msgs[i], n);
+		mx_content_scan_begin(s, sc);
+		mx_content_scan_feed(s, at, n);
+		v = mx_content_scan_end(s);
+		got[0] = '\0';
+		for (k = 0; k < v->n_hits; k++)
+			len += (size_t)snprintf(got + len, sizeof(got) - len, "%s:%llu,",
+				v->hits[k].id, (unsigned long long)v->hits[k].offset);
+		/* The same bytes from the heap, with a fresh scan. */
+		heap_hits(r, guard_msgs[i], n, want, sizeof(want));
+		assert_string_equal(got, want);
+		assert_true(v->n_hits > 0);
+	}
+	mx_content_scan_free(s);
+	mx_content_scratch_free(sc);
+	munmap(map, (size_t)pg * 2);
+	mx_content_rules_put(r);
+}
+
 static int
 setup(void **state)
 {
@@ -513,6 +607,7 @@ main(void)
 		cmocka_unit_test(test_corrupt_cache_recompiles),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_reload_in_flight),
+		cmocka_unit_test(test_data_at_page_end),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
