@@ -524,8 +524,8 @@ static const char rules_guard[] =
 	"  - {id: d, target: mime-defect, pattern: '.', flags: [dotall], action: score, score: 1}\n";
 
 static const char *const guard_msgs[] = {
-	"Content-Type: echmen/;=======*sposit-Type: achment;=======\r\n"
-	" fieenamn/;=======*ssZZ-\0\0\0\0\0\0\0&ilefame*\r\nx\r\n--b--\r\n",
+	("Content-Type: echmen/;=======*sposit-Type: achment;=======\r\n"
+	 " fieenamn/;=======*ssZZ-\0\0\0\0\0\0\0&ilefame*\r\nx\r\n--b--\r\n"),
 	"X-Spam: yes\r\n\r\nsome text ZZ12 then a tail ending in ZZ-",
 	"Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\r\naxxb\nZZ4",
 	"Content-Transfer-Encoding: base64\r\n\r\nYXh4Ygo=\r\nZZ7",
