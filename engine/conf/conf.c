@@ -422,40 +422,61 @@ set_bool(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t l
 	return -EINVAL;
 }
 
+/* A key whose value is one word of a fixed list: the words, the value
+ * each stands for, and how the error names a wrong one. */
+struct conf_word {
+	const char *word;
+	int value;
+};
+
 static int
-set_transport(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+set_word(const struct conf_word *w, size_t n, const char *what, int *out,
+		const struct mx_conf_key *k, const char *v, size_t len,
 		struct mx_conf_ctx *x)
 {
 	char sv[64];
 
-	/* dpdk is accepted here; the engine says if it was not built in. */
-	if (word_is(v, len, "kernel"))
-		c->transport = MX_TRANSPORT_KERNEL;
-	else if (word_is(v, len, "dpdk"))
-		c->transport = MX_TRANSPORT_DPDK;
-	else {
-		mx_conf_key_err(x, k, true, "unknown transport '%s'",
-				mx_printable(sv, sizeof(sv), v, len));
-		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (word_is(v, len, w[i].word)) {
+			*out = w[i].value;
+			return 0;
+		}
 	}
-	return 0;
+	mx_conf_key_err(x, k, true, "%s '%s'", what, mx_printable(sv, sizeof(sv), v, len));
+	return -EINVAL;
+}
+
+static int
+set_transport(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	/* dpdk is accepted here; the engine says if it was not built in. */
+	static const struct conf_word words[] = {
+		{ "kernel", MX_TRANSPORT_KERNEL },
+		{ "dpdk", MX_TRANSPORT_DPDK },
+	};
+	int val;
+	int rc = set_word(words, MX_ARRAY_SIZE(words), "unknown transport", &val, k, v, len, x);
+
+	if (rc == 0)
+		c->transport = (enum mx_transport)val;
+	return rc;
 }
 
 static int
 set_bare_lf(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
 		struct mx_conf_ctx *x)
 {
-	char sv[64];
+	static const struct conf_word words[] = {
+		{ "reject", MX_BARE_LF_REJECT },
+		{ "normalize", MX_BARE_LF_NORMALIZE },
+	};
+	int val;
+	int rc = set_word(words, MX_ARRAY_SIZE(words), "bad value", &val, k, v, len, x);
 
-	if (word_is(v, len, "reject"))
-		c->bare_lf = MX_BARE_LF_REJECT;
-	else if (word_is(v, len, "normalize"))
-		c->bare_lf = MX_BARE_LF_NORMALIZE;
-	else {
-		mx_conf_key_err(x, k, true, "bad value '%s'", mx_printable(sv, sizeof(sv), v, len));
-		return -EINVAL;
-	}
-	return 0;
+	if (rc == 0)
+		c->bare_lf = (enum mx_bare_lf)val;
+	return rc;
 }
 
 static int
@@ -770,37 +791,34 @@ static int
 set_tls_mode(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
 		struct mx_conf_ctx *x)
 {
-	char sv[64];
+	static const struct conf_word words[] = {
+		{ "best-effort", MX_TLS_MODE_BEST_EFFORT },
+		{ "mandatory", MX_TLS_MODE_MANDATORY },
+	};
+	int val;
+	int rc = set_word(words, MX_ARRAY_SIZE(words), "bad value", &val, k, v, len, x);
 
-	if (word_is(v, len, "best-effort"))
-		c->tls_mode = MX_TLS_MODE_BEST_EFFORT;
-	else if (word_is(v, len, "mandatory"))
-		c->tls_mode = MX_TLS_MODE_MANDATORY;
-	else {
-		mx_conf_key_err(x, k, true, "bad value '%s'", mx_printable(sv, sizeof(sv), v, len));
-		return -EINVAL;
-	}
-	return 0;
+	if (rc == 0)
+		c->tls_mode = (enum mx_tls_mode)val;
+	return rc;
 }
 
 static int
 set_tls_version(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
 		struct mx_conf_ctx *x)
 {
-	char sv[64];
+	/* mbedTLS 2.28 has no TLS 1.3 (README "TLS"). */
+	static const struct conf_word words[] = {
+		{ "1.0", 0 },
+		{ "1.1", 1 },
+		{ "1.2", 2 },
+	};
+	int val;
+	int rc = set_word(words, MX_ARRAY_SIZE(words), "bad version", &val, k, v, len, x);
 
-	if (word_is(v, len, "1.0"))
-		c->tls_min_version = 0;
-	else if (word_is(v, len, "1.1"))
-		c->tls_min_version = 1;
-	else if (word_is(v, len, "1.2"))
-		c->tls_min_version = 2;
-	else {
-		/* mbedTLS 2.28 has no TLS 1.3 (README "TLS"). */
-		mx_conf_key_err(x, k, true, "bad version '%s'", mx_printable(sv, sizeof(sv), v, len));
-		return -EINVAL;
-	}
-	return 0;
+	if (rc == 0)
+		c->tls_min_version = val;
+	return rc;
 }
 
 static int
