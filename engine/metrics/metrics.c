@@ -124,6 +124,16 @@ static const struct stat_desc stat_desc[MX_STAT__COUNT] = {
 		"Verdict log lines lost to a full queue."),
 	[MX_STAT_MEM_EXHAUSTED] = CNT("memory_exhausted",
 		"Message memory ran out (452 4.3.1)."),
+	[MX_STAT_CONTENT_SCANNED] = CNT("content_scanned",
+		"Messages scanned by the content rules to their end."),
+	[MX_STAT_CONTENT_REJECTED] = CNT("content_rejected",
+		"Messages rejected by the content rules."),
+	[MX_STAT_CONTENT_QUARANTINED] = CNT("content_quarantined",
+		"Messages quarantined (marked for the downstream) by the content rules."),
+	[MX_STAT_CONTENT_TRUNCATED] = CNT("content_truncated",
+		"Content scans that stopped at the byte cap (max_bytes)."),
+	[MX_STAT_CONTENT_ERRORS] = CNT("content_errors",
+		"Content scans that could not be set up (message refused 452 4.3.1)."),
 };
 
 /* Upper bounds in microseconds; the 14th bucket (30 s) catches a slow

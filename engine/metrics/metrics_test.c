@@ -93,6 +93,11 @@ filled(void)
 	mx_stat_add(w0, MX_STAT_BYTES_IN, 1000);
 	mx_stat_add(w1, MX_STAT_BYTES_IN, UINT64_C(5000000000));
 	mx_stat_inc(ctl, MX_STAT_SPOOL_FAIL);
+	mx_stat_add(w0, MX_STAT_CONTENT_SCANNED, 3);
+	mx_stat_inc(w1, MX_STAT_CONTENT_SCANNED);
+	mx_stat_inc(w0, MX_STAT_CONTENT_REJECTED);
+	mx_stat_add(w1, MX_STAT_CONTENT_QUARANTINED, 2);
+	mx_stat_inc(w1, MX_STAT_CONTENT_TRUNCATED);
 	for (i = 0; i < 3; i++)
 		mx_stat_reply(w0, 250);
 	mx_stat_reply(w1, 354);
@@ -157,6 +162,12 @@ test_render_lines(void **state)
 		"mxedge_spool_duration_seconds_bucket{le=\"+Inf\"} 1",
 		"mxedge_spool_duration_seconds_sum 30.000000",
 		"mxedge_metrics_http_rejected_total 0",
+		"# TYPE mxedge_content_scanned_total counter",
+		"mxedge_content_scanned_total 4",
+		"mxedge_content_rejected_total 1",
+		"mxedge_content_quarantined_total 2",
+		"mxedge_content_truncated_total 1",
+		"mxedge_content_errors_total 0",
 	};
 	struct mx_metrics *m = filled();
 	char *text = render(m);

@@ -57,6 +57,11 @@ enum mx_stat {
 	MX_STAT_SPOOL_FAIL,
 	MX_STAT_VLOG_DROPPED,           /* verdict lines lost to a full queue */
 	MX_STAT_MEM_EXHAUSTED,          /* chunk pool ran out: 452 4.3.1 */
+	MX_STAT_CONTENT_SCANNED,        /* messages the content rules saw to the end */
+	MX_STAT_CONTENT_REJECTED,       /* content verdict reject: 5yz */
+	MX_STAT_CONTENT_QUARANTINED,    /* content verdict quarantine: marked, passed */
+	MX_STAT_CONTENT_TRUNCATED,      /* scan stopped at the byte cap */
+	MX_STAT_CONTENT_ERRORS,         /* scan could not be set up: 452 4.3.1 */
 	MX_STAT__COUNT
 };
 

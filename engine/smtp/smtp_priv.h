@@ -21,6 +21,7 @@
 #include "mx_smtp.h"
 #include "mx_stream.h"
 #include "mx_timer.h"
+#include "mx_verdict.h"
 
 #define SMTP_LOG "smtp"
 /* One reply, all lines with their CRLFs (EHLO is the longest we send). */
@@ -68,6 +69,7 @@ struct smtp_txn {
 	const char *error;        /* sticky: the reply at end of data */
 	bool scanning;            /* content rules see the data (policy/content) */
 	const struct mx_content_verdict *cv; /* after end of data, until reset */
+	struct mx_verdict verdict; /* composed at end of data (policy/verdict) */
 	char content_reply[SMTP_TXN_REPLY_MAX]; /* a content reject: the sticky error */
 	bool delivering;
 	uint64_t handle;          /* of the delivery in flight */

@@ -99,6 +99,7 @@ smtp_txn_scan_begin(struct smtp_session *s)
 	if (*sc == NULL && mx_content_scan_create(w->content, sc) != 0) {
 		/* Fail closed: a message that cannot be scanned is not
 		 * accepted unscanned. */
+		mx_stat_inc(w->env.stats, MX_STAT_CONTENT_ERRORS);
 		smtp_txn_error(s, err_mem);
 		return;
 	}
@@ -106,46 +107,86 @@ smtp_txn_scan_begin(struct smtp_session *s)
 	s->tx.scanning = true;
 }
 
-/* "X-Mxedge-Verdict: quarantine; score=N; rules=a,b" for the downstream. */
+/* "X-Mxedge-Verdict: quarantine; score=N; rules=a,b" for the downstream:
+ * the action and score from the composed verdict, the rule IDs from the
+ * scan that produced it. */
 static int
-smtp_txn_quarantine_hdr(struct smtp_session *s, const struct mx_content_verdict *v)
+smtp_txn_quarantine_hdr(struct smtp_session *s)
 {
+	const struct mx_content_verdict *cv = s->tx.cv;
+	const struct mx_verdict *v = &s->tx.verdict;
 	char hdr[512];
 	size_t n;
 	unsigned i;
 
-	n = (size_t)snprintf(hdr, sizeof(hdr), "X-Mxedge-Verdict: quarantine; score=%lld; rules=",
-			(long long)v->score);
-	for (i = 0; i < v->n_hits && n + strlen(v->hits[i].id) + 8 < sizeof(hdr); i++)
+	n = (size_t)snprintf(hdr, sizeof(hdr), "X-Mxedge-Verdict: %s; score=%lld; rules=",
+			mx_verdict_action_name(v->action), (long long)v->content_score);
+	for (i = 0; i < cv->n_hits && n + strlen(cv->hits[i].id) + 8 < sizeof(hdr); i++)
 		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "%s%s", i > 0 ? "," : "",
-				v->hits[i].id);
+				cv->hits[i].id);
 	n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\r\n");
 	return mx_msg_prepend(s->tx.msg, hdr, n);
 }
 
-/* End of data: the content verdict. A reject becomes the sticky reply
+static enum mx_verdict_content
+content_outcome(enum mx_content_action a)
+{
+	switch (a) {
+	case MX_CONTENT_REJECT:
+		return MX_VERDICT_CONTENT_REJECT;
+	case MX_CONTENT_QUARANTINE:
+		return MX_VERDICT_CONTENT_QUARANTINE;
+	default:
+		return MX_VERDICT_CONTENT_ACCEPT;
+	}
+}
+
+static void
+smtp_txn_content_stats(struct smtp_session *s, const struct mx_content_verdict *cv)
+{
+	struct mx_stats *stats = s->w->env.stats;
+
+	mx_stat_inc(stats, MX_STAT_CONTENT_SCANNED);
+	if (cv->defects & (1u << MX_CONTENT_D_SCAN_TRUNCATED))
+		mx_stat_inc(stats, MX_STAT_CONTENT_TRUNCATED);
+	if (cv->n_errors > 0)
+		mx_stat_add(stats, MX_STAT_CONTENT_ERRORS, cv->n_errors);
+	if (s->tx.verdict.action == MX_VERDICT_REJECT)
+		mx_stat_inc(stats, MX_STAT_CONTENT_REJECTED);
+	else if (s->tx.verdict.action == MX_VERDICT_QUARANTINE)
+		mx_stat_inc(stats, MX_STAT_CONTENT_QUARANTINED);
+}
+
+/* End of data: the content scan fills the verdict, policy/verdict composes
+ * the action, and we act on it. A reject becomes the sticky reply
  * (RFC 5321 4.3.2 lists 550 and 554 for the end of data); a quarantine
  * marks the message for the downstream and lets it through. */
 static void
 smtp_txn_content(struct smtp_session *s)
 {
 	struct smtp_txn *tx = &s->tx;
-	const struct mx_content_verdict *v;
+	const struct mx_content_verdict *cv;
 
 	if (!tx->scanning)
 		return;
 	tx->scanning = false;
-	v = mx_content_scan_end(s->w->scans[s - s->w->sessions]);
-	tx->cv = v;
-	if (v->action == MX_CONTENT_REJECT) {
-		snprintf(tx->content_reply, sizeof(tx->content_reply), "%d %s",
-				v->reply_code, v->reply_text);
+	cv = mx_content_scan_end(s->w->scans[s - s->w->sessions]);
+	tx->cv = cv;
+	mx_verdict_init(&tx->verdict);
+	mx_verdict_set_content(&tx->verdict, content_outcome(cv->action), cv->score,
+			cv->reply_code, cv->reply_text);
+	mx_verdict_compose(&tx->verdict);
+	smtp_txn_content_stats(s, cv);
+	if (tx->verdict.action == MX_VERDICT_REJECT) {
+		mx_verdict_reply_format(&tx->verdict.reply, tx->content_reply,
+				sizeof(tx->content_reply));
 		smtp_txn_error(s, tx->content_reply);
 		MX_LOG_RL(MX_LOG_INFO, SMTP_LOG, "session %llu: content reject by %s (score %lld)",
 				(unsigned long long)s->id,
-				v->reason_id != NULL ? v->reason_id : "thresholds",
-				(long long)v->score);
-	} else if (v->action == MX_CONTENT_QUARANTINE && smtp_txn_quarantine_hdr(s, v) < 0) {
+				cv->reason_id != NULL ? cv->reason_id : "thresholds",
+				(long long)tx->verdict.content_score);
+	} else if (tx->verdict.action == MX_VERDICT_QUARANTINE &&
+			smtp_txn_quarantine_hdr(s) < 0) {
 		smtp_txn_error(s, err_mem);
 	}
 }
@@ -194,7 +235,6 @@ static void
 vlog_envelope(struct smtp_session *s, struct mx_json *j, bool with_rcpts)
 {
 	const struct mx_msg *m = s->tx.msg;
-	struct mx_verdict v;
 	char ts[40], ip[INET6_ADDRSTRLEN];
 	unsigned i;
 
@@ -222,17 +262,13 @@ vlog_envelope(struct smtp_session *s, struct mx_json *j, bool with_rcpts)
 	mx_json_u64(j, "size", s->tx.size);
 	mx_json_cstr(j, "body", body_name(s->tx.body));
 	mx_json_bool(j, "smtputf8", s->tx.smtputf8);
-	/* The checks are not built yet: policy/verdict says "none". */
-	mx_verdict_init(&v);
-	if (s->tx.cv != NULL)
-		v.content = s->tx.cv->action == MX_CONTENT_REJECT ? MX_AUTH_FAIL :
-			s->tx.cv->action == MX_CONTENT_QUARANTINE ? MX_AUTH_POLICY :
-			MX_AUTH_PASS;
-	mx_verdict_json_checks(&v, j);
+	/* The record the end of data composed; a check that did not run
+	 * (a zeroed transaction) is "none". */
+	mx_verdict_json_checks(&s->tx.verdict, j);
 	if (s->tx.cv != NULL) {
 		mx_json_obj_open(j, "content");
 		mx_json_cstr(j, "action", mx_content_action_name(s->tx.cv->action));
-		mx_json_i64(j, "score", s->tx.cv->score);
+		mx_json_i64(j, "score", s->tx.verdict.content_score);
 		mx_json_arr_open(j, "hits");
 		for (i = 0; i < s->tx.cv->n_hits; i++)
 			mx_json_cstr(j, NULL, s->tx.cv->hits[i].id);

@@ -211,9 +211,11 @@ stream_call(struct mx_content_scan *s, enum mx_content_target g,
 		return;
 	e = hs_scan_stream(s->st[g], (const char *)p, (unsigned)n, 0,
 			s->scratch->s, on_match, s);
-	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
+	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED) {
+		s->v.n_errors++;
 		MX_LOG_RL(MX_LOG_WARN, "content", "hs_scan_stream(%s): error %d",
 			mx_content_target_name(g), (int)e);
+	}
 }
 
 /* The head is scanned in place (the tail we keep back is its slack), the
@@ -249,9 +251,11 @@ scan_block(struct mx_content_scan *s, enum mx_content_target g,
 	memcpy(s->blk, p, n);
 	e = hs_scan(s->r->db[g], (const char *)s->blk, (unsigned)n, 0,
 			s->scratch->s, on_match, s);
-	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
+	if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED) {
+		s->v.n_errors++;
 		MX_LOG_RL(MX_LOG_WARN, "content", "hs_scan(%s): error %d",
 			mx_content_target_name(g), (int)e);
+	}
 }
 
 /* ---- MIME walker callbacks ---- */

@@ -136,6 +136,7 @@ struct mx_content_verdict {
 	const struct mx_content_hit *hits;
 	uint32_t defects;              /* 1u << enum mx_content_defect */
 	bool truncated;                /* a byte or hit cap was reached */
+	uint32_t n_errors;             /* Hyperscan calls that failed (counted, logged) */
 	int reply_code;                /* for REJECT: 5xx */
 	const char *reply_text;        /* for REJECT: "5.7.1 ..." */
 	const char *reason_id;         /* rule that decided, NULL for a threshold */

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * verdict.c: names and JSON form of the per-transaction check results.
- * The composition of results into an action grows with the checks
- * (sender authentication, content rules); until they run, every check is
- * "none" and nothing here changes the action from accept.
+ * verdict.c: names and JSON form of the per-transaction check results,
+ * and their composition into one action (mx_verdict_compose): the SMTP
+ * reply, the verdict log's "checks" and the header for the downstream are
+ * all derived from this one record. A check that has not run is "none"
+ * and never changes the action from accept.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "mx_verdict.h"
@@ -60,4 +62,114 @@ mx_verdict_json_checks(const struct mx_verdict *v, struct mx_json *j)
 	mx_json_cstr(j, "dmarc", mx_auth_result_name(v->dmarc));
 	mx_json_cstr(j, "content", mx_auth_result_name(v->content));
 	mx_json_obj_close(j);
+}
+
+static enum mx_auth_result
+content_word(enum mx_verdict_content a)
+{
+	switch (a) {
+	case MX_VERDICT_CONTENT_ACCEPT:
+		return MX_AUTH_PASS;
+	case MX_VERDICT_CONTENT_QUARANTINE:
+		return MX_AUTH_POLICY;
+	case MX_VERDICT_CONTENT_REJECT:
+		return MX_AUTH_FAIL;
+	default:
+		return MX_AUTH_NONE;
+	}
+}
+
+/* Length of a leading RFC 3463 section 2 status code "class.subject.detail"
+ * (subject and detail 1*3digit) whose class is cls and which is followed
+ * by a space, else 0. */
+static size_t
+enhanced_len(const char *t, char cls)
+{
+	size_t i = 0, part, n;
+
+	if (t[i++] != cls)
+		return 0;
+	for (part = 0; part < 2; part++) {
+		if (t[i++] != '.')
+			return 0;
+		for (n = 0; n < 3 && t[i] >= '0' && t[i] <= '9'; n++)
+			i++;
+		if (n == 0)
+			return 0;
+	}
+	return t[i] == ' ' ? i : 0;
+}
+
+void
+mx_verdict_set_content(struct mx_verdict *v, enum mx_verdict_content a,
+		int64_t score, int code, const char *text)
+{
+	struct mx_verdict_reply *r = &v->content_reply;
+	size_t n;
+
+	v->content_action = a;
+	v->content_score = score;
+	v->content = content_word(a);
+	memset(r, 0, sizeof(*r));
+	if (a != MX_VERDICT_CONTENT_REJECT || text == NULL)
+		return;
+	r->code = code;
+	r->text = text;
+	if (code < 200 || code > 599)
+		return;
+	n = enhanced_len(text, (char)('0' + code / 100));
+	if (n == 0 || n >= sizeof(r->enhanced))
+		return;
+	memcpy(r->enhanced, text, n);
+	r->enhanced[n] = '\0';
+	/* The one space after the code belongs to the separator. */
+	r->text = text + n + 1;
+}
+
+/* RFC 5321 4.3.2 lists 550 and 554 among the replies to the end of data. */
+static const struct mx_verdict_reply content_default = {
+	550, "5.7.1", "Message content rejected",
+};
+
+void
+mx_verdict_compose(struct mx_verdict *v)
+{
+	v->action = MX_VERDICT_ACCEPT;
+	memset(&v->reply, 0, sizeof(v->reply));
+	/* Sender authentication (issue 5) plugs in here, before content:
+	 * a DMARC p=reject failure (RFC 7489 6.7) becomes MX_VERDICT_REJECT
+	 * with 550 5.7.1, a temperror of SPF/DKIM/DMARC under a tempfail
+	 * policy becomes MX_VERDICT_TEMPFAIL (451 4.7.5), and p=quarantine
+	 * becomes MX_VERDICT_QUARANTINE. The strongest action wins (the
+	 * enum is ordered accept < quarantine < tempfail < reject), and of
+	 * equal actions the first check's reply is kept. */
+	switch (v->content_action) {
+	case MX_VERDICT_CONTENT_REJECT:
+		v->action = MX_VERDICT_REJECT;
+		v->reply = v->content_reply.code >= 500 && v->content_reply.code <= 599 &&
+			v->content_reply.text != NULL ? v->content_reply : content_default;
+		break;
+	case MX_VERDICT_CONTENT_QUARANTINE:
+		v->action = MX_VERDICT_QUARANTINE;
+		break;
+	default:
+		break;
+	}
+}
+
+size_t
+mx_verdict_reply_format(const struct mx_verdict_reply *r, char *buf, size_t size)
+{
+	int n;
+
+	if (r->code == 0 || r->text == NULL) {
+		if (size > 0)
+			buf[0] = '\0';
+		return 0;
+	}
+	if (r->enhanced[0] != '\0')
+		n = snprintf(buf, size, "%d %s %s", r->code, r->enhanced, r->text);
+	else
+		n = snprintf(buf, size, "%d %s", r->code, r->text);
+	return n < 0 ? 0 : (size_t)n;
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of mx_verdict: result names (RFC 8601 words), out-of-range
- * values never index past the tables, and the JSON "checks" member. */
+ * values never index past the tables, the JSON "checks" member, and the
+ * composition of the content outcome into the action and its reply. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -51,12 +53,98 @@ test_json_checks(void **state)
 			"\"dkim\":\"pass\",\"dmarc\":\"none\",\"content\":\"none\"}}");
 }
 
+static void
+test_compose(void **state)
+{
+	static const struct {
+		enum mx_verdict_content content;
+		int64_t score;
+		int code;
+		const char *text;
+		enum mx_verdict_action action;
+		enum mx_auth_result word;
+		const char *reply;       /* formatted, "" for none */
+		const char *enhanced;
+	} cases[] = {
+		/* Not scanned: nothing changes accept. */
+		{ MX_VERDICT_CONTENT_NONE, 0, 0, NULL, MX_VERDICT_ACCEPT, MX_AUTH_NONE, "", "" },
+		{ MX_VERDICT_CONTENT_ACCEPT, 3, 0, NULL, MX_VERDICT_ACCEPT, MX_AUTH_PASS, "", "" },
+		/* A quarantine is accepted and marked: no reply here. */
+		{ MX_VERDICT_CONTENT_QUARANTINE, 7, 0, NULL, MX_VERDICT_QUARANTINE,
+			MX_AUTH_POLICY, "", "" },
+		{ MX_VERDICT_CONTENT_QUARANTINE, 7, 554, "5.7.1 ignored", MX_VERDICT_QUARANTINE,
+			MX_AUTH_POLICY, "", "" },
+		/* The rule's reply, its enhanced code split off (RFC 3463). */
+		{ MX_VERDICT_CONTENT_REJECT, 10, 554, "5.7.1 Phishing", MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "554 5.7.1 Phishing", "5.7.1" },
+		{ MX_VERDICT_CONTENT_REJECT, 10, 550, "5.7.123 Long detail", MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "550 5.7.123 Long detail", "5.7.123" },
+		/* Extra spaces after the code are the text's: byte-identical. */
+		{ MX_VERDICT_CONTENT_REJECT, 1, 550, "5.7.1  two", MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "550 5.7.1  two", "5.7.1" },
+		/* No enhanced code, or one of another class: the text as is. */
+		{ MX_VERDICT_CONTENT_REJECT, 1, 550, "Go away", MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "550 Go away", "" },
+		{ MX_VERDICT_CONTENT_REJECT, 1, 550, "4.7.1 odd", MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "550 4.7.1 odd", "" },
+		{ MX_VERDICT_CONTENT_REJECT, 1, 550, "5.7.1", MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "550 5.7.1", "" },
+		{ MX_VERDICT_CONTENT_REJECT, 1, 550, "5.7.1234 x", MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "550 5.7.1234 x", "" },
+		{ MX_VERDICT_CONTENT_REJECT, 1, 550, "5..1 x", MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "550 5..1 x", "" },
+		/* A reject without a usable reply gets the default. */
+		{ MX_VERDICT_CONTENT_REJECT, 1, 0, NULL, MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "550 5.7.1 Message content rejected", "5.7.1" },
+		{ MX_VERDICT_CONTENT_REJECT, 1, 250, "2.0.0 ok", MX_VERDICT_REJECT,
+			MX_AUTH_FAIL, "550 5.7.1 Message content rejected", "5.7.1" },
+	};
+	char buf[128];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mx_verdict v;
+
+		mx_verdict_init(&v);
+		/* A stale action is recomputed, never kept. */
+		v.action = MX_VERDICT_TEMPFAIL;
+		mx_verdict_set_content(&v, cases[i].content, cases[i].score,
+				cases[i].code, cases[i].text);
+		mx_verdict_compose(&v);
+		assert_int_equal(v.action, cases[i].action);
+		assert_int_equal(v.content, cases[i].word);
+		assert_int_equal(v.content_score, cases[i].score);
+		n = mx_verdict_reply_format(&v.reply, buf, sizeof(buf));
+		assert_int_equal(n, strlen(cases[i].reply));
+		assert_string_equal(buf, cases[i].reply);
+		assert_string_equal(v.reply.enhanced, cases[i].enhanced);
+	}
+}
+
+static void
+test_reply_format_bounds(void **state)
+{
+	struct mx_verdict_reply r = { 554, "5.7.1", "Phishing" };
+	char small[8];
+
+	(void)state;
+	/* Truncated but terminated; the length needed is returned. */
+	assert_int_equal(mx_verdict_reply_format(&r, small, sizeof(small)), 18);
+	assert_string_equal(small, "554 5.7");
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(mx_verdict_reply_format(&r, small, sizeof(small)), 0);
+	assert_string_equal(small, "");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_json_checks),
+		cmocka_unit_test(test_compose),
+		cmocka_unit_test(test_reply_format_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,8 @@ command and its JSON contract, and `mxedge run --rules` scanning DATA and
 BDAT as they arrive: a phrase split across two TCP segments and across two
 BDAT chunks is still found, a reject is the end-of-data reply, a
 quarantine reaches the spool with its X-Mxedge-Verdict header, the verdict
-log names the rules, and a reload under load swaps the rules while the
-messages in flight finish on the old ones."""
+log names the rules, /metrics counts the verdicts, and a reload under load
+swaps the rules while the messages in flight finish on the old ones."""
 
 import json
 import signal
@@ -196,6 +196,37 @@ def test_run_quarantine_marks_message(mx, tmp_path):
     (sp,) = check.spool_messages(m, 1)
     assert b"X-Mxedge-Verdict: quarantine; score=0; rules=exe\r\n" in sp.data
     assert check.read_vlog(m.vlog_path, 1)[0]["checks"]["content"] == "policy"
+
+
+def test_run_metrics_count_content_verdicts(mx, tmp_path):
+    """/metrics: a reject and a quarantine each move their counter, and
+    every message scanned to its end is counted once."""
+    m = mx.start(extra=["--rules", str(rules_file(tmp_path))], metrics=True)
+    _, before = check.metrics(m.metrics_port)
+    c, _ = smtp.greet(m.port)
+    with c:
+        r = smtp.send_message(c, "a@client.test", ["user@example.org"],
+                              PHISH_B64)
+        assert r[-1].code == 550, r
+        r = smtp.send_message(c, "a@client.test", ["user@example.org"],
+                              ATTACHED)
+        assert r[-1].code == 250, r
+        r = smtp.send_message(c, "a@client.test", ["user@example.org"],
+                              b"Subject: fine\r\n\r\nnothing here\r\n")
+        assert r[-1].code == 250, r
+        assert c.cmd("QUIT").code == 221
+    check.spool_messages(m, 2)
+    _, after = check.metrics(m.metrics_port)
+
+    def delta(name):
+        rx = r"^mxedge_content_%s_total$" % name
+        return check.metric_sum(after, rx) - check.metric_sum(before, rx)
+
+    assert delta("scanned") == 3
+    assert delta("rejected") == 1
+    assert delta("quarantined") == 1
+    assert delta("truncated") == 0
+    assert delta("errors") == 0
 
 
 def test_run_without_rules_is_unchanged(mx):
