@@ -80,4 +80,17 @@ void mx_spf_check_batch(struct mx_spf *s, const struct mx_spf_query *q,
 
 const char *mx_spf_result_str(enum mx_spf_result r);
 
+/* Whether a TXT string is an SPF record at all (RFC 7208 4.5: it starts
+ * with "v=spf1" followed by a space or its end). */
+bool mx_spf_is_record(const char *txt, size_t len);
+
+/* Whether an SPF record matches the whole grammar of RFC 7208 section
+ * 12 (4.6: checked before evaluation, any error is a permerror): terms
+ * separated by SP only, known mechanisms, redirect= and exp= at most
+ * once, domain-specs ending in a valid top label or a macro, valid macro
+ * letters (c, r, t only in explanation text), CIDR lengths without
+ * leading zeros and within 32 / 128. IP addresses themselves are left to
+ * libspf2. */
+bool mx_spf_record_ok(const char *rec, size_t len);
+
 #endif /* MX_SPF_H */

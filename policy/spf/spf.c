@@ -27,6 +27,8 @@
 
 /* RFC 7208 4.6.4: at most two void lookups. */
 #define SPF_MAX_VOID 2
+/* RFC 7208 4.6.4: an "mx" mechanism looks up at most 10 names. */
+#define SPF_MAX_MX_NAMES 10
 /* Each round resolves at least one new name, and one evaluation can
  * need at most 10 mechanisms x (1 + 10 MX or PTR names) plus the
  * records themselves and an explanation, so this is never the limit of
@@ -38,6 +40,9 @@ struct spf_eval {
 	unsigned n_missing;
 	unsigned n_void;
 	bool void_exceeded;
+	bool mx_exceeded;     /* an MX set over SPF_MAX_MX_NAMES */
+	bool bad_record;      /* an SPF record failed mx_spf_record_ok */
+	bool txt_temp;        /* a TXT lookup timed out or failed */
 };
 
 struct mx_spf {
@@ -97,6 +102,43 @@ layer_copy(SPF_dns_server_t *l, const char *domain, ns_type type,
 	return rr;
 }
 
+/* RFC 7208 4.6: the record libspf2 is about to evaluate is checked as a
+ * whole first. Only a TXT set with exactly one SPF record is checked:
+ * with none there is no record, with several it is a permerror that
+ * libspf2 already gives (4.5).
+ * XXX: an exp= target is fetched as TXT too; an explanation that itself
+ * starts with "v=spf1 " is checked as a record. */
+static void
+layer_check_txt(struct spf_eval *ev, const struct mx_dns_answer *a)
+{
+	const struct mx_dns_rr *rec = NULL;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < a->n_rr; i++) {
+		if (mx_spf_is_record((const char *)a->rr[i].data, a->rr[i].len)) {
+			rec = &a->rr[i];
+			n++;
+		}
+	}
+	if (n == 1 && !mx_spf_record_ok((const char *)rec->data, rec->len))
+		ev->bad_record = true;
+}
+
+/* What a cached answer tells the evaluation beyond its RRs. */
+static void
+layer_note(struct spf_eval *ev, ns_type type, const struct mx_dns_answer *a)
+{
+	if (a->status == MX_DNS_OK && type == ns_t_txt)
+		layer_check_txt(ev, a);
+	if (a->status == MX_DNS_OK && type == ns_t_mx && a->n_rr > SPF_MAX_MX_NAMES)
+		ev->mx_exceeded = true;
+	/* RFC 7208 4.4: a record lookup that times out or fails is a
+	 * temperror (libspf2 reports a permerror). */
+	if ((a->status == MX_DNS_TIMEOUT || a->status == MX_DNS_SERVFAIL) &&
+			type == ns_t_txt)
+		ev->txt_temp = true;
+}
+
 static SPF_dns_rr_t *
 layer_lookup(SPF_dns_server_t *l, const char *domain, ns_type type, int should_cache)
 {
@@ -116,6 +158,7 @@ layer_lookup(SPF_dns_server_t *l, const char *domain, ns_type type, int should_c
 		ev->n_missing++;
 		return layer_rr(l, domain, type, TRY_AGAIN);
 	}
+	layer_note(ev, type, a);
 	switch (a->status) {
 	case MX_DNS_OK:
 		return layer_copy(l, domain, type, a);
@@ -292,7 +335,11 @@ mx_spf_eval(struct mx_spf *s, const struct mx_spf_query *q, struct mx_spf_outcom
 		return -EAGAIN;
 	}
 	out->result = resp != NULL ? spf_map(SPF_response_result(resp)) : MX_SPF_TEMPERROR;
-	if (ev.void_exceeded)
+	if (out->result == MX_SPF_PERMERROR && ev.txt_temp)
+		out->result = MX_SPF_TEMPERROR;
+	/* RFC 7208 4.6, 4.6.4: a malformed record or an MX set over the
+	 * limit is a permerror whatever libspf2 made of it. */
+	if (ev.void_exceeded || ev.mx_exceeded || ev.bad_record)
 		out->result = MX_SPF_PERMERROR;
 	if (resp != NULL)
 		spf_explain(resp, out);

@@ -2,12 +2,14 @@
 /*
  * spf_test.c: SPF checks through libspf2, our DNS layer and libunbound
  * answering from zone data (a table of cases): results, explanations,
- * the RFC 7208 4.3 pre-checks, the void-lookup limit, the HELO identity,
+ * the RFC 7208 4.3 pre-checks, the record grammar check of 4.6 (a table
+ * of records), the void-lookup and MX-name limits, the HELO identity,
  * and re-runs over several DNS rounds. The RFC 7208 suite itself runs
  * end to end in tests/conformance through a real DNS server.
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -34,6 +36,13 @@ static const char zone_text[] =
 	"helo IN TXT \"v=spf1 a -all\"\n"
 	"helo IN A 192.0.2.77\n"
 	"bad IN TXT \"v=spf1 ip4:300.0.0.1 -all\"\n"
+	"twoexp IN TXT \"v=spf1 exp=why.example.com +all exp=why.example.com\"\n"
+	"toplabel IN TXT \"v=spf1 a:192.0.2.1 +all\"\n"
+	"mx11 IN TXT \"v=spf1 mx +all\"\n"
+	"mx11 IN MX 1 m1\n" "mx11 IN MX 2 m2\n" "mx11 IN MX 3 m3\n"
+	"mx11 IN MX 4 m4\n" "mx11 IN MX 5 m5\n" "mx11 IN MX 6 m6\n"
+	"mx11 IN MX 7 m7\n" "mx11 IN MX 8 m8\n" "mx11 IN MX 9 m9\n"
+	"mx11 IN MX 10 m10\n" "mx11 IN MX 11 m11\n"
 	"$ORIGIN example.net.\n"
 	"inc IN TXT \"v=spf1 ip4:198.51.100.0/24 -all\"\n";
 
@@ -97,6 +106,14 @@ test_table(void **state)
 		{ MX_SPF_MAILFROM, "192.0.2.26", "h.test", "a@mx.example.com", MX_SPF_FAIL, "mx.example.com", NULL },
 		{ MX_SPF_MAILFROM, "2001:db8::1", "h.test", "a@mx.example.com", MX_SPF_FAIL, "mx.example.com", NULL },
 		{ MX_SPF_MAILFROM, "192.0.2.9", "h.test", "a@bad.example.com", MX_SPF_PERMERROR, "bad.example.com", "" },
+		/* RFC 7208 4.6: records libspf2 would accept, checked whole
+		 * first; 4.6.4: more than 10 MX names. All end in +all. */
+		{ MX_SPF_MAILFROM, "192.0.2.9", "h.test", "a@twoexp.example.com", MX_SPF_PERMERROR,
+		  "twoexp.example.com", "" },
+		{ MX_SPF_MAILFROM, "192.0.2.9", "h.test", "a@toplabel.example.com", MX_SPF_PERMERROR,
+		  "toplabel.example.com", "" },
+		{ MX_SPF_MAILFROM, "192.0.2.9", "h.test", "a@mx11.example.com", MX_SPF_PERMERROR,
+		  "mx11.example.com", "" },
 		/* RFC 7208 4.3: malformed or single-label domains: none. */
 		{ MX_SPF_MAILFROM, "192.0.2.9", "h.test", "a@foo..example.com", MX_SPF_NONE, "foo..example.com", "" },
 		{ MX_SPF_MAILFROM, "192.0.2.9", "h.test", "a@localhost", MX_SPF_NONE, "localhost", "" },
@@ -119,6 +136,90 @@ test_table(void **state)
 		if (t[i].exp != NULL)
 			assert_string_equal(o.explanation, t[i].exp);
 	}
+}
+
+/* RFC 7208 4.6 and section 12: the whole-record grammar check. */
+static void
+test_record_grammar(void **state)
+{
+	static const struct {
+		const char *rec;
+		bool ok;
+	} t[] = {
+		{ "v=spf1", true },
+		{ "V=SpF1 -ALL", true },
+		{ "v=spf1 a  -all ", true },
+		{ "v=spf1x", false },
+		{ "v=spf2 -all", false },
+		/* 4.6.1: terms are separated by SP; control and non-ASCII
+		 * bytes are no macro-literal (7.1). */
+		{ "v=spf1 a:ctrl.example.com\rptr -all", false },
+		{ "v=spf1 a:\xef\xbb\xbfgarbage.example.net -all", false },
+		{ "v=spf1 \tall", false },
+		/* 5: known mechanisms only; 4.6.1: "redirect:" is none. */
+		{ "v=spf1 foo -all", false },
+		{ "v=spf1 redirect:example.com", false },
+		{ "v=spf1 -all.", false },
+		{ "v=spf1 -all/8", false },
+		{ "v=spf1 ptr ptr:example.com ~all", true },
+		{ "v=spf1 ptr:", false },
+		{ "v=spf1 ptr/0", false },
+		{ "v=spf1 include:", false },
+		{ "v=spf1 exists:mail.example.com/24", false },
+		/* 7.1: a domain-spec ends in a top label or a macro. */
+		{ "v=spf1 a:mail.example.com mx:mx.example.com.", true },
+		{ "v=spf1 a:foo:bar/baz.example.com", true },
+		{ "v=spf1 a:111.222.33.44", false },
+		{ "v=spf1 a:abc.123", false },
+		{ "v=spf1 a:abc.1-2", true },
+		{ "v=spf1 a:museum", false },
+		{ "v=spf1 a:museum.", false },
+		{ "v=spf1 a:example.-com", false },
+		{ "v=spf1 mx:example.com:8080", false },
+		{ "v=spf1 a:", false },
+		{ "v=spf1 exists:%{i}.%{l2r-}.user.%{d2}", true },
+		/* 7.1: macro letters; c, r and t only in explanation text. */
+		{ "v=spf1 a:macro%%percent%_%_space%-url-space.example.com", true },
+		{ "v=spf1 -exists:%(ir).sbl.example.com", false },
+		{ "v=spf1 exists:foo%.sbl.example.com", false },
+		{ "v=spf1 exists:%{x}.example.com", false },
+		{ "v=spf1 -all exp=%{r}.example.com", false },
+		{ "v=spf1 -all exp=%{ir}.example.com", true },
+		/* 5.6: CIDR lengths. */
+		{ "v=spf1 ip4:1.1.1.1/0 ip6:::1/0 a/0 mx//0 a/24//64", true },
+		{ "v=spf1 ip4:1.2.3.4/32 ip6:::1/128", true },
+		{ "v=spf1 ip4:1.2.3.4/33", false },
+		{ "v=spf1 ip4:1.2.3.4/032", false },
+		{ "v=spf1 ip4:1.2.3.4//32", false },
+		{ "v=spf1 ip4", false },
+		{ "v=spf1 ip6:::1/129", false },
+		{ "v=spf1 a//129", false },
+		{ "v=spf1 a/33", false },
+		{ "v=spf1 a/24/64", false },
+		/* 6: redirect and exp once each; modifier syntax (12). */
+		{ "v=spf1 exp=a.example.com redirect=b.example.com", true },
+		{ "v=spf1 exp=a.example.com -all exp=b.example.com", false },
+		{ "v=spf1 redirect=a.example.com redirect=a.example.com", false },
+		{ "v=spf1 exp=", false },
+		{ "v=spf1 exp=-all", false },
+		{ "v=spf1 moo.cow-far_out=man:dog/cat -all", true },
+		{ "v=spf1 foo=%abc", false },
+		{ "v=spf1 1up=foo", false },
+		{ "v=spf1 =all", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (mx_spf_record_ok(t[i].rec, strlen(t[i].rec)) != t[i].ok)
+			fail_msg("case %zu (%s): expected %s", i, t[i].rec,
+					t[i].ok ? "valid" : "invalid");
+	}
+	/* A NUL inside the TXT string is no macro-literal either. */
+	assert_false(mx_spf_record_ok("v=spf1 a:foo.example.com\0", 25));
+	assert_true(mx_spf_is_record("v=spf1", 6));
+	assert_true(mx_spf_is_record("v=spf1 -all", 11));
+	assert_false(mx_spf_is_record("v=spf10", 7));
+	assert_false(mx_spf_is_record("v=spf", 5));
 }
 
 static void
@@ -152,6 +253,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_rounds, setup, teardown),
+		cmocka_unit_test(test_record_grammar),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
