@@ -185,6 +185,32 @@ rst_in(struct mx_tcp_conn *c, const struct mx_tcp_seg *seg)
 	s->st.drop_rst_ignored++;
 }
 
+/* Our SYN is acknowledged (seg->ack == ISS + 1, checked by the caller):
+ * both opens end here (RFC 9293 3.10.7.3 and 3.10.7.4). wnd is the peer's
+ * window in bytes, scaled or not as the caller's segment requires. RTT is
+ * sampled only from an unretransmitted SYN (Karn's rule). The caller
+ * raises the event (accept or connected). */
+static void
+handshake_done(struct mx_tcp_conn *c, const struct mx_tcp_seg *seg, uint32_t wnd)
+{
+	struct mx_tcp_stack *s = c->s;
+
+	c->snd_una = seg->ack;
+	if (SEQ_LT(c->snd_nxt, c->snd_una))
+		c->snd_nxt = c->snd_una;
+	c->snd_wnd = wnd;
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = seg->seq;
+	c->snd_wl2 = seg->ack;
+	c->retries = 0;
+	tcp_rtx_stop(c);
+	if ((c->flags & CF_RTT_TIMING) && !(c->flags & CF_SYN_RETX))
+		tcp_rtt_sample(c, (uint32_t)(s->now - c->rtt_ts));
+	c->flags &= ~CF_RTT_TIMING;
+	tcp_cc_init(c);
+	tcp_conn_set_state(c, MX_TCP_ESTABLISHED);
+}
+
 /* The ACK field of a SYN_RCVD connection: the handshake completes. */
 static bool
 synrcvd_ack(struct mx_tcp_conn *c, const struct mx_tcp_seg *seg)
@@ -196,20 +222,7 @@ synrcvd_ack(struct mx_tcp_conn *c, const struct mx_tcp_seg *seg)
 		tcp_send_rst_reply(s, seg);
 		return false;
 	}
-	c->snd_una = seg->ack;
-	if (SEQ_LT(c->snd_nxt, c->snd_una))
-		c->snd_nxt = c->snd_una;
-	c->snd_wnd = (uint32_t)seg->wnd << c->snd_ws;
-	c->max_snd_wnd = c->snd_wnd;
-	c->snd_wl1 = seg->seq;
-	c->snd_wl2 = seg->ack;
-	c->retries = 0;
-	tcp_rtx_stop(c);
-	if ((c->flags & CF_RTT_TIMING) && !(c->flags & CF_SYN_RETX))
-		tcp_rtt_sample(c, (uint32_t)(s->now - c->rtt_ts));
-	c->flags &= ~CF_RTT_TIMING;
-	tcp_cc_init(c);
-	tcp_conn_set_state(c, MX_TCP_ESTABLISHED);
+	handshake_done(c, seg, (uint32_t)seg->wnd << c->snd_ws);
 	if (c->flags & CF_PASSIVE)
 		c->ev |= EV_ACCEPT;
 	else
@@ -421,19 +434,8 @@ synsent_input(struct mx_tcp_conn *c, const struct mx_tcp_seg *seg,
 		tcp_send_syn(c);
 		return;
 	}
-	c->snd_una = seg->ack;
 	/* The window of a SYN is never scaled (RFC 7323 2.2). */
-	c->snd_wnd = seg->wnd;
-	c->max_snd_wnd = c->snd_wnd;
-	c->snd_wl1 = seg->seq;
-	c->snd_wl2 = seg->ack;
-	c->retries = 0;
-	tcp_rtx_stop(c);
-	if ((c->flags & CF_RTT_TIMING) && !(c->flags & CF_SYN_RETX))
-		tcp_rtt_sample(c, (uint32_t)(s->now - c->rtt_ts));
-	c->flags &= ~CF_RTT_TIMING;
-	tcp_cc_init(c);
-	tcp_conn_set_state(c, MX_TCP_ESTABLISHED);
+	handshake_done(c, seg, seg->wnd);
 	c->ev |= EV_CONNECTED;
 	c->flags |= CF_ACK_NOW;
 	/* Data or FIN riding on the SYN-ACK. */
