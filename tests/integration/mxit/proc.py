@@ -53,6 +53,9 @@ class Mxedge:
         self.binary = binary
         self.args = list(args)
         self.port = port
+        # Where clients reach the engine: loopback on the kernel transport,
+        # the engine's own address on a DPDK port.
+        self.host = "127.0.0.1"
         self.name = name
         self.stderr_path = os.path.join(workdir, "%s.stderr" % name)
         self.stdout_path = os.path.join(workdir, "%s.stdout" % name)
@@ -93,7 +96,7 @@ class Mxedge:
                                   % (self.name, self.proc.returncode,
                                      self.stderr_text()))
             try:
-                with smtp.Conn(self.port, timeout=10) as c:
+                with smtp.Conn(self.port, host=self.host, timeout=10) as c:
                     r = c.read_reply()
                     if r is not None and r.code == 220:
                         c.cmd("QUIT")
