@@ -4,6 +4,7 @@
  * fields that claim our authserv-id. See mx_authres.h for the contract.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mx_authres.h"
@@ -160,6 +161,23 @@ mx_authres_format(const struct mx_authres *a, bool fold, char *buf,
 		puts_(&o, "\r\n");
 	*len = o.len;
 	return o.overflow ? -ENOSPC : 0;
+}
+
+int
+mx_authres_append_result(char *buf, size_t cap, size_t *len, const char *method,
+		enum mx_auth_result r)
+{
+	int n;
+
+	if (*len >= cap)
+		return -ENOSPC;
+	n = snprintf(buf + *len, cap - *len, "; %s=%s", method, mx_auth_result_name(r));
+	if (n < 0 || (size_t)n >= cap - *len) {
+		buf[*len] = '\0';
+		return -ENOSPC;
+	}
+	*len += (size_t)n;
+	return 0;
 }
 
 /* Skips CFWS (RFC 5322 3.2.2): whitespace and nested comments. */

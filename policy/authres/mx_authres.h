@@ -64,8 +64,14 @@ int mx_authres_format(const struct mx_authres *a, bool fold, char *buf,
 unsigned mx_authres_find_ours(const struct mx_msg *m, struct mx_str authserv_id,
 		unsigned *idx, unsigned max);
 
-/* The name a claimed field is renamed to when the delivery path rewrites
- * it (RFC 8601 5 allows removal or renaming). */
-#define MX_AUTHRES_RENAMED "X-Untrusted-Authentication-Results"
+/*
+ * Appends "; method=result" to an unfolded value written by
+ * mx_authres_format (buf holds *len bytes and a NUL), for methods checked
+ * outside struct mx_authres, e.g. "senderid" (Sender ID, RFC 4406, off by
+ * default). method is ours, never peer text. Returns 0 or -ENOSPC (buf
+ * unchanged).
+ */
+int mx_authres_append_result(char *buf, size_t cap, size_t *len, const char *method,
+		enum mx_auth_result r);
 
 #endif /* MX_AUTHRES_H */

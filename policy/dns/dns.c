@@ -426,10 +426,29 @@ dns_callback(void *arg, int err, struct ub_result *r)
 		ub_resolve_free(r);
 }
 
+/* The presentation form unbound parses (RFC 1035 5.1): octets that are
+ * special there, or not printable, become \DDD, so a name that SPF macro
+ * expansion filled with spaces or quotes is asked for as it is. */
+static void
+dns_escape(const char *name, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (const char *p = name; *p != '\0' && o + 5 < size; p++) {
+		uint8_t c = (uint8_t)*p;
+
+		if (c <= ' ' || c >= 0x7f || strchr("\"();\\@$", c) != NULL)
+			o += (size_t)snprintf(out + o, size - o, "\\%03u", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
 int
 mx_dns_submit(struct mx_dns *d, const char *name, uint16_t type)
 {
-	char norm[MX_DNS_NAME_MAX + 1];
+	char norm[MX_DNS_NAME_MAX + 1], wire[4 * MX_DNS_NAME_MAX + 1];
 	struct dns_entry *e;
 	uint64_t h, now;
 	int rc;
@@ -464,7 +483,8 @@ mx_dns_submit(struct mx_dns *d, const char *name, uint16_t type)
 	lru_push(d, e);
 	pend_push(d, e);
 	d->st.queries++;
-	rc = ub_resolve_async(d->ub, norm[0] == '\0' ? "." : norm, type, 1, e,
+	dns_escape(norm, wire, sizeof(wire));
+	rc = ub_resolve_async(d->ub, norm[0] == '\0' ? "." : wire, type, 1, e,
 			dns_callback, &e->async_id);
 	if (rc != 0) {
 		pend_unlink(d, e);
@@ -473,6 +493,61 @@ mx_dns_submit(struct mx_dns *d, const char *name, uint16_t type)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int
+mx_dns_cache_put(struct mx_dns *d, const char *name, uint16_t type, int rcode,
+		const uint8_t *const *rdata, const size_t *len, size_t n, uint32_t ttl)
+{
+	char norm[MX_DNS_NAME_MAX + 1];
+	char *data[MX_DNS_MAX_RR + 2];
+	int lens[MX_DNS_MAX_RR + 2];
+	struct ub_result r = { .rcode = rcode, .nxdomain = rcode == 3, .ttl = (int)MX_MIN(ttl, 86400u) };
+	struct dns_entry *e;
+	uint64_t h;
+
+	if (!mx_dns_name_ok(name) || !dns_norm(name, norm))
+		return -EINVAL;
+	n = MX_MIN(n, (size_t)MX_DNS_MAX_RR + 1);
+	for (size_t i = 0; i < n; i++) {
+		data[i] = (char *)(uintptr_t)rdata[i];
+		lens[i] = (int)MX_MIN(len[i], (size_t)65535);
+	}
+	data[n] = NULL;
+	r.data = data;
+	r.len = lens;
+	r.havedata = n > 0;
+	h = dns_hash(norm, type);
+	e = dns_find(d, norm, type, h);
+	if (e != NULL && e->pending)
+		return -EBUSY;
+	if (e != NULL)
+		dns_remove(d, e);
+	dns_evict(d);
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return -ENOMEM;
+	memcpy(e->name, norm, strlen(norm) + 1);
+	e->type = type;
+	e->hash = h;
+	e->owner = d;
+	e->ans.type = type;
+	e->hnext = d->bucket[h & (d->n_buckets - 1)];
+	d->bucket[h & (d->n_buckets - 1)] = e;
+	d->n_entries++;
+	lru_push(d, e);
+	/* The same decoding as an answer from unbound. */
+	dns_fill(e, &r, mx_clock_ms());
+	return 0;
+}
+
+void
+mx_dns_cache_clear(struct mx_dns *d)
+{
+	/* dns_remove cancels a pending query with unbound before freeing
+	 * the entry its callback would have written. */
+	while (d->lru_head != NULL)
+		dns_remove(d, d->lru_head);
 }
 
 const struct mx_dns_answer *
@@ -845,6 +920,30 @@ dns_set_forwarder(struct ub_ctx *ub, const char *resolver, FILE *err)
 	return ub_ctx_set_fwd(ub, fwd) == 0 ? 0 : -EINVAL;
 }
 
+/* unbound answers these itself by default (RFC 6303 reverse zones of
+ * private, link-local and documentation ranges; RFC 6761 names). When we
+ * forward, the forwarder decides: SPF's "ptr" and %{p} ask the reverse
+ * names of exactly such addresses on private networks (RFC 7208 5.5).
+ * The RFC 1918 and RFC 6598 reverse zones follow unblock-lan-zones. */
+static const char *const dns_unblock[] = {
+	"0.in-addr.arpa", "254.169.in-addr.arpa", "2.0.192.in-addr.arpa",
+	"100.51.198.in-addr.arpa", "113.0.203.in-addr.arpa",
+	"255.255.255.255.in-addr.arpa", "d.f.ip6.arpa", "8.e.f.ip6.arpa",
+	"9.e.f.ip6.arpa", "a.e.f.ip6.arpa", "b.e.f.ip6.arpa",
+	"8.b.d.0.1.0.0.2.ip6.arpa", "home.arpa", "test", "invalid",
+};
+
+static int
+dns_unblock_zones(struct ub_ctx *ub)
+{
+	for (size_t i = 0; i < sizeof(dns_unblock) / sizeof(dns_unblock[0]); i++) {
+		/* ub_ctx_zone_add retypes a default zone in place. */
+		if (ub_ctx_zone_add(ub, dns_unblock[i], "transparent") != 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static int
 dns_setup(struct mx_dns *d, const struct mx_dns_conf *conf, FILE *err)
 {
@@ -856,7 +955,9 @@ dns_setup(struct mx_dns *d, const struct mx_dns_conf *conf, FILE *err)
 	 * TCP by unbound itself (tcp-upstream stays no). */
 	if (ub_ctx_async(ub, 1) != 0 ||
 			ub_ctx_set_option(ub, "do-not-query-localhost:", "no") != 0 ||
-			ub_ctx_set_option(ub, "tcp-upstream:", "no") != 0)
+			ub_ctx_set_option(ub, "tcp-upstream:", "no") != 0 ||
+			ub_ctx_set_option(ub, "unblock-lan-zones:", "yes") != 0 ||
+			ub_ctx_set_option(ub, "insecure-lan-zones:", "yes") != 0)
 		return -EINVAL;
 	if (conf->resolver != NULL)
 		rc = dns_set_forwarder(ub, conf->resolver, err);
@@ -869,6 +970,8 @@ dns_setup(struct mx_dns *d, const struct mx_dns_conf *conf, FILE *err)
 			return -EINVAL;
 		rc = dns_load_zone(ub, conf->zone_file, err);
 	}
+	if (rc == 0 && (conf->resolver != NULL || conf->zone_file == NULL))
+		rc = dns_unblock_zones(ub);
 	if (rc == 0 && conf->trust_anchor != NULL &&
 			ub_ctx_add_ta_file(ub, conf->trust_anchor) != 0) {
 		if (err != NULL)

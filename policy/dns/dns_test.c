@@ -212,6 +212,40 @@ test_cache_bound(void **state)
 	unlink(path);
 }
 
+/* mx_dns_cache_clear: answers put in and a query still pending are all
+ * gone, and the same resolver then answers again from its zone. */
+static void
+test_cache_clear(void **state)
+{
+	static const uint8_t txt[] = "\x05hello";
+	const uint8_t *rd[1] = { txt };
+	size_t len[1] = { sizeof(txt) - 1 };
+	char path[64];
+	struct mx_dns *d = zone_resolver(path, sizeof(path));
+	const struct mx_dns_answer *a;
+
+	(void)state;
+	assert_int_equal(mx_dns_cache_put(d, "put.example.com", MX_DNS_TXT, 0,
+			rd, len, 1, 300), 0);
+	a = mx_dns_get(d, "put.example.com", MX_DNS_TXT);
+	assert_non_null(a);
+	assert_int_equal(a->status, MX_DNS_OK);
+	assert_int_equal(a->rr[0].len, 5);
+	assert_int_equal(mx_dns_submit(d, "example.com", MX_DNS_TXT), 0);
+	assert_int_equal(mx_dns_n_pending(d), 1);
+	mx_dns_cache_clear(d);
+	assert_int_equal(mx_dns_n_pending(d), 0);
+	assert_null(mx_dns_get(d, "put.example.com", MX_DNS_TXT));
+	assert_null(mx_dns_get(d, "example.com", MX_DNS_TXT));
+	assert_int_equal(mx_dns_submit(d, "example.com", MX_DNS_TXT), 0);
+	mx_dns_wait(d);
+	a = mx_dns_get(d, "example.com", MX_DNS_TXT);
+	assert_non_null(a);
+	assert_int_equal(a->status, MX_DNS_OK);
+	mx_dns_free(d);
+	unlink(path);
+}
+
 static void
 test_bad_conf(void **state)
 {
@@ -236,6 +270,7 @@ main(void)
 		cmocka_unit_test(test_zone_parse),
 		cmocka_unit_test(test_lookup_zone),
 		cmocka_unit_test(test_cache_bound),
+		cmocka_unit_test(test_cache_clear),
 		cmocka_unit_test(test_bad_conf),
 	};
 

@@ -122,6 +122,20 @@ int mx_dns_submit(struct mx_dns *d, const char *name, uint16_t type);
  * pointer stays valid until the next mx_dns_submit/process/wait call. */
 const struct mx_dns_answer *mx_dns_get(struct mx_dns *d, const char *name, uint16_t type);
 
+/* For tests and fuzz harnesses only, never on a hot path: puts an answer
+ * into the cache as if unbound had returned it (rcode, and the RRs'
+ * rdata in wire form, n of them, at most MX_DNS_MAX_RR + 1 are read),
+ * decoded by the same code as a real answer. Returns 0, -EINVAL (name),
+ * -EBUSY (a query for it is pending), or -ENOMEM. */
+int mx_dns_cache_put(struct mx_dns *d, const char *name, uint16_t type, int rcode,
+		const uint8_t *const *rdata, const size_t *len, size_t n, uint32_t ttl);
+
+/* For tests and fuzz harnesses only: drops every cache entry and cancels
+ * every pending query, so one mx_dns (and its resolver thread) serves
+ * many independent runs, each starting from an empty cache. Stats are
+ * kept. */
+void mx_dns_cache_clear(struct mx_dns *d);
+
 /* The descriptor that becomes readable when answers are ready. */
 int mx_dns_fd(const struct mx_dns *d);
 /* Collects ready answers and times out queries past their deadline.

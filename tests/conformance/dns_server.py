@@ -30,6 +30,11 @@ def _strings(v):
 
 
 def _norm(name):
+    # A question's labels are compared as octets: str(DNSLabel) would
+    # escape spaces and other specials ("\\032") that zonedata names hold
+    # as they are (macro expansion can put a space into a name).
+    if isinstance(name, DNSLabel):
+        return b'.'.join(name.label).decode('utf-8', 'replace').lower()
     return str(name).rstrip('.').lower()
 
 

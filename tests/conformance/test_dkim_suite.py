@@ -117,6 +117,18 @@ OWN_CASES = [
 ]
 
 
+# The key size each verified signature reports: RSA from the key, ed25519
+# always 256 (RFC 8463 3), 0 where no key could be loaded.
+KEY_BITS = [('rr', [2048]), ('ed', [256]), ('small', [512]), ('nokey', [0]),
+            ('multi', [1024, 256])]
+
+
+@pytest.mark.parametrize('name,want', KEY_BITS, ids=[c[0] for c in KEY_BITS])
+def test_key_bits(own_dns, name, want):
+    res = _verify(own_dns.port, OWN / (name + '.eml'))
+    assert [g['key_bits'] for g in res['dkim']] == want
+
+
 @pytest.mark.parametrize('name,want', OWN_CASES, ids=[c[0] for c in OWN_CASES])
 def test_own(own_dns, name, want):
     res = _verify(own_dns.port, OWN / (name + '.eml'))
