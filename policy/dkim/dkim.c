@@ -188,6 +188,10 @@ judge_pass(struct mx_dkim *d, DKIM_SIGINFO *sig, struct mx_dkim_sig *out)
 
 	(void)dkim_sig_getsignalg(sig, &alg);
 	(void)dkim_sig_getkeysize(sig, &bits);
+	/* libopendkim reports no size for ed25519; its public keys are
+	 * always 256 bits (RFC 8463 3), and 0 means "no key" to our callers. */
+	if (alg == DKIM_SIGN_ED25519SHA256 && bits == 0)
+		bits = 256;
 	out->key_bits = bits;
 	out->result = MX_AUTH_PASS;
 	out->reason = "signature ok";
