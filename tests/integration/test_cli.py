@@ -18,7 +18,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.asan
 
-LIBRARIES = ["DPDK", "mbed TLS", "libspf2", "libopendkim", "Hyperscan",
+LIBRARIES = ["DPDK", "mbed TLS", "libopendkim", "Hyperscan",
              "jemalloc", "libyaml"]
 
 

@@ -132,8 +132,8 @@ def start(mx, tmp_path, text=RULES):
     return mx.start(extra=["--rules", str(rules)]), rules
 
 
-def open_data(port):
-    c, _ = smtp.greet(port)
+def open_data(m):
+    c, _ = smtp.greet(m.port, host=m.host)
     assert c.cmd("MAIL FROM:<a@client.test>").code == 250
     assert c.cmd("RCPT TO:<user@example.org>").code == 250
     assert c.cmd("DATA").code == 354
@@ -150,7 +150,7 @@ def segments(c, *parts):
 
 def test_run_reject_split_across_segments(mx, tmp_path):
     m, _ = start(mx, tmp_path)
-    with open_data(m.port) as c:
+    with open_data(m) as c:
         segments(c, b"Subject: x\r\n\r\nPlease verify your ac",
                  b"count today\r\n.\r\n")
         r = c.read_reply()
@@ -173,7 +173,7 @@ def test_run_reject_split_across_segments(mx, tmp_path):
 def test_run_reject_split_across_bdat_chunks(mx, tmp_path):
     m, _ = start(mx, tmp_path)
     chunks = [b"Subject: b\r\n\r\nverify yo", b"ur account\r\n"]
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         assert c.cmd("MAIL FROM:<a@client.test>").code == 250
         assert c.cmd("RCPT TO:<user@example.org>").code == 250
@@ -190,7 +190,7 @@ def test_run_reject_split_across_bdat_chunks(mx, tmp_path):
 
 def test_run_quarantine_marks_message(mx, tmp_path):
     m, _ = start(mx, tmp_path)
-    with open_data(m.port) as c:
+    with open_data(m) as c:
         c.send(smtp.dot_stuff(ATTACHED))
         assert c.read_reply().code == 250
     (sp,) = check.spool_messages(m, 1)
@@ -203,7 +203,7 @@ def test_run_metrics_count_content_verdicts(mx, tmp_path):
     every message scanned to its end is counted once."""
     m = mx.start(extra=["--rules", str(rules_file(tmp_path))], metrics=True)
     _, before = check.metrics(m.metrics_port)
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         r = smtp.send_message(c, "a@client.test", ["user@example.org"],
                               PHISH_B64)
@@ -231,7 +231,7 @@ def test_run_metrics_count_content_verdicts(mx, tmp_path):
 
 def test_run_without_rules_is_unchanged(mx):
     m = mx.start()
-    with open_data(m.port) as c:
+    with open_data(m) as c:
         c.send(smtp.dot_stuff(PHISH_B64))
         assert c.read_reply().code == 250
     line = check.read_vlog(m.vlog_path, 1)[0]
@@ -239,10 +239,10 @@ def test_run_without_rules_is_unchanged(mx):
     assert line["checks"]["content"] == "none"
 
 
-def _sender(port, body, stop, codes, errors):
+def _sender(m, body, stop, codes, errors):
     while not stop.is_set():
         try:
-            c, _ = smtp.greet(port)
+            c, _ = smtp.greet(m.port, host=m.host)
             with c:
                 r = smtp.send_message(c, "a@client.test", ["user@example.org"], body)
                 codes.append(r[-1].code)
@@ -255,11 +255,11 @@ def test_reload_under_load(mx, tmp_path):
     old = RULES.replace("verify your acc(ou)?nt", "alpha")
     m, rules = start(mx, tmp_path, old)
     # A message in flight, begun on the old rules.
-    inflight = open_data(m.port)
+    inflight = open_data(m)
     inflight.send(b"Subject: f\r\n\r\nalp")
     stop, codes, errors = threading.Event(), [], []
     t = threading.Thread(target=_sender, args=(
-        m.port, b"Subject: l\r\n\r\nbeta and alpha\r\n", stop, codes, errors))
+        m, b"Subject: l\r\n\r\nbeta and alpha\r\n", stop, codes, errors))
     t.start()
     try:
         time.sleep(0.3)
@@ -267,7 +267,7 @@ def test_reload_under_load(mx, tmp_path):
         m.signal(signal.SIGHUP)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            with open_data(m.port) as c:
+            with open_data(m) as c:
                 c.send(b"Subject: p\r\n\r\nonly alpha\r\n.\r\n")
                 if c.read_reply().code == 250:
                     break
@@ -284,6 +284,6 @@ def test_reload_under_load(mx, tmp_path):
     r = inflight.read_reply()
     assert r.code == 550, r
     inflight.close()
-    with open_data(m.port) as c:
+    with open_data(m) as c:
         c.send(b"Subject: q\r\n\r\nsome beta\r\n.\r\n")
         assert c.read_reply().code == 550

@@ -34,7 +34,7 @@ def test_kill9_mid_transaction(mx):
     def client():
         s = None
         try:
-            s = smtplib.SMTP("127.0.0.1", m.port, timeout=30)
+            s = smtplib.SMTP(m.host, m.port, timeout=30)
             s.ehlo("crash.client.test")
             while not stop.is_set():
                 with lock:
@@ -86,7 +86,7 @@ def test_kill9_mid_transaction(mx):
     m2 = mx.start(spool_dir=m.spool_dir, name="restarted")
     assert spool.tmp_files(m2.spool_dir) == []
     before = set(spool.new_files(m2.spool_dir))
-    s = smtplib.SMTP("127.0.0.1", m2.port, timeout=30)
+    s = smtplib.SMTP(m2.host, m2.port, timeout=30)
     try:
         s.sendmail("sender@client.test", ["user@example.org"],
                    b.message(b.n - 1))

@@ -18,8 +18,8 @@ MSG = (b"From: <sender@client.test>\r\nSubject: relay\r\nX-Test-Id: relay\r\n"
        b"\r\nbody line\r\n.dotted line\r\n")
 
 
-def _transaction(port, rcpts=("user@example.org",)):
-    c, _ = smtp.greet(port)
+def _transaction(m, rcpts=("user@example.org",)):
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         replies = smtp.send_message(c, "sender@client.test", list(rcpts), MSG)
         c.cmd("QUIT")
@@ -28,14 +28,15 @@ def _transaction(port, rcpts=("user@example.org",)):
 
 def _start(mx, mta_port, **kw):
     sets = [keys.kv(keys.TIMEOUT_REPLY, "3s")] + list(kw.pop("sets", []))
-    return mx.start(downstream="127.0.0.1:%d" % mta_port, sets=sets, **kw)
+    return mx.start(downstream="%s:%d" % (mx.downstream_host(), mta_port),
+                    sets=sets, **kw)
 
 
 def test_relay_ok_reply_after_downstream(mx):
     port = proc.free_port()
-    with scripted.ScriptedMTA(port) as mta:
+    with scripted.ScriptedMTA(port, host=mx.downstream_host()) as mta:
         m = _start(mx, port)
-        replies = _transaction(m.port, ["user@example.org", "u2@example.org"])
+        replies = _transaction(m, ["user@example.org", "u2@example.org"])
         assert [r.code for r in replies] == [250, 250, 250, 354, 250], replies
         # The 250 came after the downstream accepted: it is recorded there.
         with mta.lock:
@@ -53,7 +54,7 @@ def test_relay_ok_reply_after_downstream(mx):
 def test_downstream_not_listening(mx):
     port = proc.free_port()   # nobody listens here
     m = _start(mx, port)
-    replies = _transaction(m.port)
+    replies = _transaction(m)
     codes = [r.code for r in replies]
     assert codes[-1] == 451, replies
     assert 250 not in codes[3:], replies
@@ -76,9 +77,10 @@ SCRIPTS = [
                               for s in SCRIPTS])
 def test_downstream_replies(mx, step, reply, cls):
     port = proc.free_port()
-    with scripted.ScriptedMTA(port, fail_at=step, fail_reply=reply) as mta:
+    with scripted.ScriptedMTA(port, fail_at=step, fail_reply=reply,
+                              host=mx.downstream_host()) as mta:
         m = _start(mx, port)
-        replies = _transaction(m.port)
+        replies = _transaction(m)
         codes = [r.code for r in replies]
         # The failure reaches the client at RCPT or at the end of data,
         # depending on when mxedge talks to the downstream; either way the
@@ -96,9 +98,10 @@ def test_downstream_replies(mx, step, reply, cls):
 
 def test_downstream_closes_after_dot(mx):
     port = proc.free_port()
-    with scripted.ScriptedMTA(port, fail_at="CLOSE_AFTER_DOT") as mta:
+    with scripted.ScriptedMTA(port, fail_at="CLOSE_AFTER_DOT",
+                              host=mx.downstream_host()) as mta:
         m = _start(mx, port)
-        replies = _transaction(m.port)
+        replies = _transaction(m)
         assert replies[-1].code == 451, replies
         with mta.lock:
             # It did get the whole message; it just never said 250.

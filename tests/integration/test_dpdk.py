@@ -2,16 +2,17 @@
 """mxedge on the DPDK transport (userspace TCP/IP) against Linux TCP.
 
 mxedge runs with a net_tap vdev (`--transport dpdk --eal "... --vdev=
-net_tap0,iface=<uniq>"`); the tap interface it creates lives in the root
-namespace, gets 198.18.N.1/24 (N unique per test, so parallel runs do not
-share a subnet), and the clients (ping, swaks, Python smtplib) talk to
-mxedge's own address 198.18.N.2 through the kernel's TCP. Messages must
-arrive in the spool byte-exact. The tap goes away with the process.
+net_tap0,iface=<uniq>"`, mxit/dpdk.py); the tap interface it creates gets
+198.18.N.1/24 (N unique per mxedge), and the clients (ping, swaks, Python
+smtplib) talk to mxedge's own address 198.18.N.2 through the kernel's TCP.
+Messages must arrive in the spool byte-exact. The tap goes away with the
+process.
 
-Select with `-m dpdk`. Needs root (a tap device) and DPDK's net_tap PMD.
+Select with `-m dpdk`. Needs root (a tap device), DPDK's net_tap PMD and
+a network namespace of the test run's own (scripts/test runs the pytest
+process under `ip netns exec`); in the root namespace these tests skip.
 """
 
-import concurrent.futures
 import os
 import re
 import shutil
@@ -24,73 +25,16 @@ import time
 
 import pytest
 
-from mxit import check
+from mxit import check, dpdk
 
 pytestmark = pytest.mark.dpdk
-
-_SEQ = [0]
-
-
-def _sh(*cmd, check_rc=True):
-    r = subprocess.run(list(cmd), stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=30,
-                       stdin=subprocess.DEVNULL)
-    if check_rc and r.returncode != 0:
-        raise AssertionError("%s: %s" % (" ".join(cmd), r.stdout.decode()))
-    return r
-
-
-def _wait(pred, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for %s" % what)
-
-
-def _iface_exists(name):
-    return os.path.exists("/sys/class/net/%s" % name)
-
-
-def _greets(addr):
-    try:
-        with socket.create_connection((addr, 25), timeout=2) as s:
-            s.settimeout(2)
-            return s.recv(512).startswith(b"220")
-    except OSError:
-        return False
-
-
-def _start_dpdk(mx, workers=None, metrics=False):
-    """Starts mxedge on a net_tap vdev (one queue pair per worker); returns
-    (mxedge, its address, the tap's name)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root for the tap device")
-    _SEQ[0] += 1
-    uniq = (os.getpid() * 7 + _SEQ[0]) % 200 + 20
-    tap = "mxt%d_%d" % (os.getpid() % 100000, _SEQ[0])
-    ours, peer = "198.18.%d.2" % uniq, "198.18.%d.1" % uniq
-    eal = ("-l 0 --no-huge --no-pci -m 256 --no-shconf --no-telemetry "
-           "--file-prefix mxit%d_%d --log-level=*:warning "
-           "--vdev=net_tap0,iface=%s" % (os.getpid(), _SEQ[0], tap))
-    m = mx.start(wait=False, workers=workers, metrics=metrics, extra=[
-        "--transport", "dpdk", "--eal", eal, "--address", ours + "/24",
-        "--listen", ours + ":25"])
-    _wait(lambda: _iface_exists(tap) or not m.running(), "tap %s" % tap)
-    assert m.running(), m.stderr_text()
-    _sh("ip", "addr", "add", peer + "/24", "dev", tap)
-    _sh("ip", "link", "set", tap, "up")
-    _wait(lambda: _greets(ours) or not m.running(), "220 from %s" % ours)
-    assert m.running(), m.stderr_text()
-    return m, ours, tap
 
 
 @pytest.fixture
 def dpdk_mx(mx):
     """Starts mxedge on a net_tap vdev; returns (mxedge, its address)."""
-    m, ours, _ = _start_dpdk(mx)
-    yield m, ours
+    m = dpdk.start(mx)
+    yield m, m.host
 
 
 def _csum(b):
@@ -181,34 +125,8 @@ def test_10mib_byte_exact(dpdk_mx):
 
 
 def _many_sessions(m, ours, n=100, threads=8, timeout=60):
-    """n SMTP sessions (one message each, sizes from a few hundred bytes
-    to ~40 KiB) from `threads` concurrent smtplib clients; every message
-    must then be in the spool byte-exact."""
-    bodies = {}
-    for i in range(n):
-        key = b"X-Test-Id: dpdk-many-%d\r\n" % i
-        bodies[key] = (key + b"Subject: many\r\n\r\n" +
-                       b"".join(b"session %d line %d\r\n" % (i, j)
-                                for j in range((i * 97) % 1800 + 1)))
-
-    def send(body):
-        with smtplib.SMTP(ours, 25, timeout=timeout) as s:
-            s.ehlo("client.test")
-            s.sendmail("sender@client.test", ["user@example.org"], body)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as ex:
-        futs = [ex.submit(send, b) for b in bodies.values()]
-        _, pending = concurrent.futures.wait(futs, timeout=timeout * 4)
-        assert not pending, "%d session(s) still running" % len(pending)
-        for f in futs:
-            f.result()
-    got = check.spool_messages(m, n)
-    seen = set()
-    for sp in got:
-        (key,) = [k for k in bodies if sp.data.find(k) >= 0]
-        check.assert_spooled_exact(sp, bodies[key])
-        seen.add(key)
-    assert seen == set(bodies)
+    assert m.host == ours
+    dpdk.many_sessions(m, n=n, threads=threads, timeout=timeout)
 
 
 def test_100_sessions_8_threads(dpdk_mx):
@@ -222,48 +140,23 @@ def lossy_tap(mx):
     direction (an nftables inet table of our own, deleted afterwards)."""
     if shutil.which("nft") is None:
         pytest.fail("nft is not installed", pytrace=False)
-    m, ours, tap = _start_dpdk(mx)
-    table = "mxit_loss_%d_%d" % (os.getpid(), _SEQ[0])
-    rules = """table inet %(t)s {
-  chain in {
-    type filter hook input priority -10; policy accept;
-    iifname "%(i)s" numgen random mod 100 < 5 counter drop
-  }
-  chain out {
-    type filter hook output priority -10; policy accept;
-    oifname "%(i)s" numgen random mod 100 < 5 counter drop
-  }
-}
-""" % {"t": table, "i": tap}
-    r = subprocess.run(["nft", "-f", "-"], input=rules.encode(),
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=30)
-    assert r.returncode == 0, r.stdout.decode(errors="replace")
-    try:
-        yield m, ours, table
-    finally:
-        _sh("nft", "delete", "table", "inet", table, check_rc=False)
-
-
-def _nft_dropped(table):
-    """Packets dropped by the (input, output) chains."""
-    out = _sh("nft", "list", "table", "inet", table).stdout.decode()
-    n = [int(p) for p in re.findall(r"counter packets (\d+)", out)]
-    assert len(n) == 2, out
-    return tuple(n)
+    m = dpdk.start(mx)
+    with dpdk.nft_loss(m.tap, 5) as table:
+        yield m, m.host, table
 
 
 def test_100_sessions_5pct_loss(lossy_tap):
     m, ours, table = lossy_tap
     _many_sessions(m, ours, timeout=120)
     # The loss really happened (else this test proves nothing).
-    dropped = _nft_dropped(table)
+    dropped = dpdk.nft_dropped(table)
     print("5%% loss: nftables dropped (in, out) = %r packets" % (dropped,))
     assert dropped[0] > 0 and dropped[1] > 0, dropped
 
 
 def test_two_workers(mx):
-    m, ours, _ = _start_dpdk(mx, workers=2, metrics=True)
+    m = dpdk.start(mx, workers=2, metrics=True)
+    ours = m.host
     _many_sessions(m, ours)
     _, samples = check.metrics(m.metrics_port)
     per = {w: check.metric_sum(
@@ -302,7 +195,8 @@ def test_syn_flood_50_sessions(mx):
     hping = shutil.which("hping3")
     if hping is None:
         pytest.skip("hping3 is not installed (scripts/install-deps)")
-    m, ours, _ = _start_dpdk(mx)
+    m = dpdk.start(mx)
+    ours = m.host
     assert _wscale_negotiated(ours), "SYN-ACK without window scale before the flood"
     spoof = ours.rsplit(".", 1)[0] + ".3"  # in our /24, assigned to nobody
     # Paced and bounded: -i u10 asks for one SYN per 10 us, but hping3
@@ -346,7 +240,7 @@ def test_syn_flood_50_sessions(mx):
           % (sent, flood_s, sent / flood_s, cookie_seen, sessions_s,
              flood_running))
     assert m.running(), m.stderr_text()
-    assert _greets(ours), "no 220 after the flood"
+    assert dpdk.greets(ours), "no 220 after the flood"
     # The backlog really overflowed: a connection made 1 s into the flood
     # was answered with a cookie.
     assert cookie_seen, "no SYN cookie during the flood"

@@ -23,7 +23,7 @@ def noop_line(total):
 
 def test_command_line_limit(mx):
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         # RFC 5321 4.5.3.1.4: 512 octets including CRLF is the maximum.
         r = c.cmd(noop_line(512))
@@ -38,7 +38,7 @@ def test_command_line_limit(mx):
 
 def test_message_size_limit_at_end_of_data(mx):
     m = mx.start(sets=[keys.kv(keys.MAX_MESSAGE_SIZE, "20000")])
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         small = b"Subject: s\r\n\r\n" + b"y" * 70 + b"\r\n"
         big = b"Subject: b\r\n\r\n" + (b"z" * 98 + b"\r\n") * 300
@@ -52,7 +52,7 @@ def test_message_size_limit_at_end_of_data(mx):
 
 def test_message_size_limit_bdat(mx):
     m = mx.start(sets=[keys.kv(keys.MAX_MESSAGE_SIZE, "20000")])
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         chunk = (b"z" * 98 + b"\r\n") * 150
         c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<user@example.org>\r\n")
@@ -72,7 +72,7 @@ def test_message_size_limit_bdat(mx):
 def test_recipient_limit(mx):
     # RFC 5321 4.5.3.1.8: the limit may not be set below 100.
     m = mx.start(sets=[keys.kv(keys.MAX_RECIPIENTS, "100")])
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         rcpts = ["u%03d@example.org" % i for i in range(101)]
         c.send(b"MAIL FROM:<a@client.test>\r\n" +
@@ -92,7 +92,7 @@ def test_recipient_limit(mx):
 
 def test_error_limit_closes_with_421(mx):
     m = mx.start(sets=[keys.kv(keys.MAX_ERRORS, "3")])
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         replies = []
         for i in range(6):
@@ -114,7 +114,7 @@ def test_error_limit_closes_with_421(mx):
 
 def test_idle_timeout_after_ehlo(mx):
     m = mx.start(sets=[keys.kv(keys.TIMEOUT_COMMAND, "1s")])
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         r = c.read_reply(timeout=20)
         assert r is not None and r.code == 421, r
@@ -125,7 +125,7 @@ def test_idle_timeout_after_ehlo(mx):
 def test_idle_timeout_before_ehlo(mx):
     m = mx.start(sets=[keys.kv(keys.TIMEOUT_GREETING, "1s"),
                        keys.kv(keys.TIMEOUT_COMMAND, "1s")])
-    with smtp.Conn(m.port) as c:
+    with smtp.Conn(m.port, host=m.host) as c:
         c.expect(220)
         r = c.read_reply(timeout=20)
         assert r is not None and r.code == 421, r
@@ -135,7 +135,7 @@ def test_idle_timeout_before_ehlo(mx):
 
 def test_data_timeout(mx):
     m = mx.start(sets=[keys.kv(keys.TIMEOUT_DATA, "1s")])
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         assert c.cmd("MAIL FROM:<a@client.test>").code == 250
         assert c.cmd("RCPT TO:<user@example.org>").code == 250
@@ -148,13 +148,13 @@ def test_data_timeout(mx):
     assert check.spool_messages(m, 0) == []
 
 
-def _greeted(port, source, timeout=10.0):
+def _greeted(m, source, timeout=10.0):
     """A connection that got its 220. The server frees a closed session's
     slot right after the close the client sees, so a 421 right after a
     close is retried (bounded)."""
     deadline = time.monotonic() + timeout
     while True:
-        c = smtp.Conn(port, source=source)
+        c = smtp.Conn(m.port, host=m.host, source=source)
         r = c.read_reply()
         if r is not None and r.code == 220:
             return c
@@ -165,8 +165,8 @@ def _greeted(port, source, timeout=10.0):
         time.sleep(0.05)
 
 
-def _expect_refused(port, source):
-    with smtp.Conn(port, source=source) as c:
+def _expect_refused(m, source):
+    with smtp.Conn(m.port, host=m.host, source=source) as c:
         r = c.read_reply()
         assert r is not None and r.code == 421, r
         c.wait_closed()
@@ -175,10 +175,10 @@ def _expect_refused(port, source):
 def test_total_connection_limit(mx):
     m = mx.start(sets=[keys.kv(keys.MAX_CONNECTIONS, "2"),
                        keys.kv(keys.MAX_CONNECTIONS_PER_CLIENT, "2")])
-    a = _greeted(m.port, "127.0.0.1")
-    b = _greeted(m.port, "127.0.0.2")
+    a = _greeted(m, m.client_addr(0))
+    b = _greeted(m, m.client_addr(1))
     try:
-        _expect_refused(m.port, "127.0.0.3")
+        _expect_refused(m, m.client_addr(2))
         # Sessions already in place are unaffected.
         assert a.cmd("EHLO a.test").code == 250
         assert b.cmd("EHLO b.test").code == 250
@@ -187,17 +187,17 @@ def test_total_connection_limit(mx):
     finally:
         a.close()
     # The slot is free again once the server has closed that session.
-    with _greeted(m.port, "127.0.0.3") as c:
+    with _greeted(m, m.client_addr(2)) as c:
         assert c.cmd("NOOP").code == 250
     b.close()
 
 
 def test_per_client_connection_limit(mx):
     m = mx.start(sets=[keys.kv(keys.MAX_CONNECTIONS_PER_CLIENT, "1")])
-    a = _greeted(m.port, "127.0.0.1")
+    a = _greeted(m, m.client_addr(0))
     try:
-        _expect_refused(m.port, "127.0.0.1")
-        with smtp.Conn(m.port, source="127.0.0.2") as other:
+        _expect_refused(m, m.client_addr(0))
+        with smtp.Conn(m.port, host=m.host, source=m.client_addr(1)) as other:
             other.expect(220)
         assert a.cmd("NOOP").code == 250
     finally:
@@ -206,7 +206,7 @@ def test_per_client_connection_limit(mx):
 
 def test_early_talker_is_refused(mx):
     m = mx.start(sets=[keys.kv(keys.GREETING_DELAY, "1s")])
-    with smtp.Conn(m.port) as c:
+    with smtp.Conn(m.port, host=m.host) as c:
         c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.send(b"EHLO eager.test\r\n")
         replies = c.replies_until_close()
@@ -214,14 +214,14 @@ def test_early_talker_is_refused(mx):
         assert codes and codes[0] == 554, codes
         assert 220 not in codes and 250 not in codes, codes
     # A patient client gets its greeting after the delay.
-    with smtp.Conn(m.port) as c:
+    with smtp.Conn(m.port, host=m.host) as c:
         c.expect(220)
         assert c.cmd("EHLO patient.test").code == 250
 
 
 def test_pipelining_after_helo_is_refused(mx):
     m = mx.start()
-    with smtp.Conn(m.port) as c:
+    with smtp.Conn(m.port, host=m.host) as c:
         c.expect(220)
         assert c.cmd("HELO client.test").code == 250
         # RFC 2920 3.1: without PIPELINING offered (HELO), a client must

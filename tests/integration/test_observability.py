@@ -19,11 +19,12 @@ FIELDS = ("ts", "id", "session", "client", "helo", "tls", "mail_from",
           "timings_ms")
 
 
-def _check_common(line, helo, port):
+def _check_common(line, helo, src):
+    """src: the client socket's own (address, port)."""
     for f in FIELDS:
         assert f in line, "field %s missing: %r" % (f, line)
-    assert line["client"]["ip"] == "127.0.0.1", line
-    assert line["client"]["port"] == port, line
+    assert line["client"]["ip"] == src[0], line
+    assert line["client"]["port"] == src[1], line
     assert line["helo"] == helo
     assert line["tls"] is None
     # Checks not built yet say "none" (more may be listed as they come).
@@ -40,8 +41,8 @@ def test_verdict_log_lines(mx):
     msg = b"Subject: vlog\r\nX-Test-Id: vlog\r\n\r\naccepted\r\n"
     big = b"Subject: big\r\n\r\n" + b"b" * 98 + b"\r\n" + \
         (b"c" * 98 + b"\r\n") * 30
-    c, _ = smtp.greet(m.port, ehlo="vlog.client.test")
-    port = c.sock.getsockname()[1]
+    c, _ = smtp.greet(m.port, host=m.host, ehlo="vlog.client.test")
+    src = c.sock.getsockname()
     with c:
         # 1: accepted.
         r = smtp.send_message(c, "s1@client.test",
@@ -55,7 +56,7 @@ def test_verdict_log_lines(mx):
     by_from = {x["mail_from"]: x for x in lines}
     assert set(by_from) == {"s1@client.test", "s2@client.test"}, lines
     for x in lines:
-        _check_common(x, "vlog.client.test", port)
+        _check_common(x, "vlog.client.test", src)
     assert len({x["session"] for x in lines}) == 1, lines
 
     (sp,) = check.spool_messages(m, 1)
@@ -75,15 +76,15 @@ def test_verdict_log_lines(mx):
 
 def test_verdict_log_relay_denied_transaction(mx):
     m = mx.start()
-    c, _ = smtp.greet(m.port, ehlo="denied.client.test")
-    port = c.sock.getsockname()[1]
+    c, _ = smtp.greet(m.port, host=m.host, ehlo="denied.client.test")
+    src = c.sock.getsockname()
     with c:
         assert c.cmd("MAIL FROM:<s3@client.test>").code == 250
         assert c.cmd("RCPT TO:<x@elsewhere.test>").code == 550
         assert c.cmd("RSET").code == 250
         assert c.cmd("QUIT").code == 221
     (den,) = check.read_vlog(m.vlog_path, 1)
-    _check_common(den, "denied.client.test", port)
+    _check_common(den, "denied.client.test", src)
     assert den["mail_from"] == "s3@client.test"
     assert den["verdict"] == "reject", den
     assert den["reply"].startswith("550"), den
@@ -95,7 +96,7 @@ def test_metrics_counters_move(mx):
     assert re.search(r"^# TYPE mxedge_\w+ counter$", text, re.M), text
     assert all(k.startswith("mxedge_") for k in before), sorted(before)
 
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         msg = b"Subject: m\r\n\r\nmetrics\r\n"
         assert smtp.send_message(c, "a@client.test", ["user@example.org"],
@@ -105,7 +106,7 @@ def test_metrics_counters_move(mx):
         assert c.cmd("FROB").code == 500
         assert c.cmd("QUIT").code == 221
         c.wait_closed()
-    with smtp.Conn(m.port, source="127.0.0.2") as c2:
+    with smtp.Conn(m.port, host=m.host, source=m.client_addr(1)) as c2:
         c2.expect(220)
         assert c2.cmd("QUIT").code == 221
         c2.wait_closed()

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""mxedge between real Postfix instances (private, loopback only).
+"""mxedge between real Postfix instances (private; loopback only, and on
+the DPDK transport also the kernel side of the test's tap).
 
-- Postfix as client: a Postfix with relayhost=[127.0.0.1]:<mxedge> relays
+- Postfix as client: a Postfix with relayhost=[m.host]:<mxedge> relays
   50 messages into mxedge (spool); every one arrives once, byte-exact.
 - Postfix as downstream: 1,000 messages from 0 B to 10 MiB (0 B, 1 B, the
   64 KiB chunk boundaries, 10 MiB, log-uniform for the rest) sent with
@@ -35,7 +36,7 @@ def wait_until(pred, timeout, what):
 
 def test_postfix_client_relays_into_mxedge(mx, postfix):
     m = mx.start()
-    pf = postfix.client(relay_port=m.port)
+    pf = postfix.client(relay_port=m.port, relay_host=m.host)
     b = bulk.Bulk(50, 256 << 10, prefix="pfclient")
     s = smtplib.SMTP("127.0.0.1", pf.port, timeout=60)
     try:
@@ -71,11 +72,11 @@ def test_postfix_client_relays_into_mxedge(mx, postfix):
 
 @pytest.mark.slow
 def test_bulk_relay_into_postfix(mx, postfix):
-    pf = postfix.downstream()
-    m = mx.start(downstream="127.0.0.1:%d" % pf.port, workers=2,
+    pf = postfix.downstream(host=mx.downstream_host())
+    m = mx.start(downstream="%s:%d" % (pf.host, pf.port), workers=2,
                  sets=LARGE + [keys.kv(keys.TIMEOUT_REPLY, "60s")])
     b = bulk.Bulk(BULK_N, BULK_MAX, prefix="relay")
-    b.send(m.port, threads=8)
+    b.send(m.port, threads=8, host=m.host)
     fails = b.failures()
     assert fails == {}, "%d messages not accepted, e.g. %r" % (
         len(fails), sorted(fails.items())[:10])
@@ -92,7 +93,7 @@ def test_bulk_relay_into_postfix(mx, postfix):
 def test_bulk_into_spool(mx):
     m = mx.start(workers=2, sets=LARGE)
     b = bulk.Bulk(BULK_N, BULK_MAX, prefix="spool", seed=2000)
-    b.send(m.port, threads=8)
+    b.send(m.port, threads=8, host=m.host)
     fails = b.failures()
     assert fails == {}, "%d messages not accepted, e.g. %r" % (
         len(fails), sorted(fails.items())[:10])

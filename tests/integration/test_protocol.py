@@ -19,7 +19,7 @@ EXTENSIONS = ("PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8",
 
 def test_greeting_names_hostname(mx):
     m = mx.start()
-    with smtp.Conn(m.port) as c:
+    with smtp.Conn(m.port, host=m.host) as c:
         r = c.expect(220)
         assert r.lines[0].split()[0] == "mx.test", r
         assert c.cmd("QUIT").code == 221
@@ -28,14 +28,14 @@ def test_greeting_names_hostname(mx):
 
 def test_ehlo_advertises_extensions(mx):
     m = mx.start(sets=[keys.kv(keys.MAX_MESSAGE_SIZE, "123456")])
-    c, r = smtp.greet(m.port)
+    c, r = smtp.greet(m.port, host=m.host)
     with c:
         kw = smtp.ehlo_keywords(r)
         for ext in EXTENSIONS:
             assert ext in kw, "EHLO lacks %s: %r" % (ext, r.lines)
         assert kw["SIZE"] == "123456", r.lines
         assert r.lines[0].split()[0] == "mx.test"
-    s = smtplib.SMTP("127.0.0.1", m.port, timeout=15)
+    s = smtplib.SMTP(m.host, m.port, timeout=15)
     try:
         code, _ = s.ehlo("client.test")
         assert code == 250
@@ -48,7 +48,7 @@ def test_ehlo_advertises_extensions(mx):
 
 def test_helo_is_accepted_without_extensions(mx):
     m = mx.start()
-    with smtp.Conn(m.port) as c:
+    with smtp.Conn(m.port, host=m.host) as c:
         c.expect(220)
         r = c.cmd("HELO client.test")
         assert r.code == 250 and len(r.lines) == 1, r
@@ -57,7 +57,7 @@ def test_helo_is_accepted_without_extensions(mx):
 def test_smtplib_delivery_is_spooled_exactly(mx):
     m = mx.start()
     msg, _ = msggen.message(msggen.Pool(), "proto-1", 3000, 1)
-    s = smtplib.SMTP("127.0.0.1", m.port, timeout=15)
+    s = smtplib.SMTP(m.host, m.port, timeout=15)
     try:
         s.ehlo("client.test")
         refused = s.sendmail("sender@client.test",
@@ -70,13 +70,13 @@ def test_smtplib_delivery_is_spooled_exactly(mx):
     assert sp.meta["mail-from"] == "sender@client.test"
     assert sp.rcpts == ["user@example.org", "Other@EXAMPLE.org"]
     assert sp.meta["helo"] == "client.test"
-    assert sp.meta["client"].startswith("127.0.0.1")
+    assert sp.meta["client"].startswith(m.client_addr(0))
     assert int(sp.meta["size"]) == len(sp.data)
 
 
 def test_size_parameter(mx):
     m = mx.start(sets=[keys.kv(keys.MAX_MESSAGE_SIZE, "10000")])
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         r = c.cmd("MAIL FROM:<a@client.test> SIZE=9000")
         assert r.code == 250, r
@@ -94,7 +94,7 @@ def test_smtputf8_local_parts(mx):
     rcpt = "用户@example.org"
     body = ("Subject: =?utf-8?q?utf8?=\r\nX-Test-Id: utf8\r\n\r\n"
             "Grüße, 世界\r\n").encode()
-    s = smtplib.SMTP("127.0.0.1", m.port, timeout=15)
+    s = smtplib.SMTP(m.host, m.port, timeout=15)
     try:
         s.ehlo("client.test")
         assert s.has_extn("smtputf8")
@@ -111,7 +111,7 @@ def test_smtputf8_local_parts(mx):
 
 def test_utf8_address_needs_smtputf8(mx):
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         # RFC 6531 3.4: a non-ASCII path only with the SMTPUTF8 parameter.
         r = c.cmd("MAIL FROM:<δοκιμή@client.test>".encode())
@@ -135,7 +135,7 @@ BDAT_CHUNKS = [
 
 def test_bdat_pipelined_chunks(mx):
     m = mx.start()
-    c, r = smtp.greet(m.port)
+    c, r = smtp.greet(m.port, host=m.host)
     with c:
         assert "CHUNKING" in smtp.ehlo_keywords(r)
         wire = b"MAIL FROM:<a@client.test>\r\nRCPT TO:<user@example.org>\r\n"
@@ -152,7 +152,7 @@ def test_bdat_pipelined_chunks(mx):
 
 def test_bdat_zero_last_and_data_after_bdat(mx):
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         msg = b"Subject: b2\r\n\r\nbody\r\n"
         c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<user@example.org>\r\n"
@@ -169,7 +169,7 @@ def test_bdat_zero_last_and_data_after_bdat(mx):
 
 def test_data_inside_bdat_transaction_is_refused(mx):
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<user@example.org>\r\n"
                b"BDAT 5\r\nabc\r\n")
@@ -195,7 +195,7 @@ INFO_COMMANDS = [
                               for i, c in enumerate(INFO_COMMANDS)])
 def test_informational_commands(mx, line, codes):
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         r = c.cmd(line)
         assert r.code in codes, r
@@ -230,7 +230,7 @@ SEQUENCE_ERRORS = [
                               for c in SEQUENCE_ERRORS])
 def test_bad_sequence(mx, cmds, codes):
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         for line in cmds[:-1]:
             assert c.cmd(line).cls == 2
@@ -242,14 +242,14 @@ def test_bad_sequence(mx, cmds, codes):
 
 def test_mail_before_ehlo_is_refused(mx):
     m = mx.start()
-    with smtp.Conn(m.port) as c:
+    with smtp.Conn(m.port, host=m.host) as c:
         c.expect(220)
         assert c.cmd("MAIL FROM:<a@client.test>").code == 503
 
 
 def test_relay_denied(mx):
     m = mx.start()
-    s = smtplib.SMTP("127.0.0.1", m.port, timeout=15)
+    s = smtplib.SMTP(m.host, m.port, timeout=15)
     try:
         s.ehlo("client.test")
         s.mail("a@client.test")
@@ -268,7 +268,7 @@ def test_relay_denied(mx):
 
 def test_ehlo_pipelining_is_accepted(mx):
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         msg = b"Subject: p\r\n\r\npipelined\r\n"
         c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<user@example.org>\r\n"

@@ -17,9 +17,9 @@ from mxit import check, config, proc, smtp
 pytestmark = pytest.mark.asan
 
 
-def _rcpt_limit_seen(port, n):
+def _rcpt_limit_seen(m, n):
     """Sends n+1 RCPTs in a new session; returns the code of the last."""
-    c, _ = smtp.greet(port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         c.send(b"MAIL FROM:<a@client.test>\r\n" + b"".join(
             b"RCPT TO:<r%d@example.org>\r\n" % i for i in range(n + 1)))
@@ -48,11 +48,12 @@ def test_sighup_reload(mx, tmp_path):
     cfg = tmp_path / "mxedge.yaml"
     config.write(cfg, config.sections(port, spool=str(spool_dir),
                                       vlog=str(vlog),
-                                      smtp={"max_recipients": 150}))
+                                      smtp={"max_recipients": 150},
+                                      tap=mx.config_tap()))
     m = mx.start_config(cfg, port, spool_dir=spool_dir, vlog_path=vlog)
 
     # A session that started under max_recipients=150.
-    old, _ = smtp.greet(port)
+    old, _ = smtp.greet(port, host=m.host)
     with old:
         assert old.cmd("MAIL FROM:<a@client.test>").code == 250
         for i in range(100):
@@ -61,11 +62,12 @@ def test_sighup_reload(mx, tmp_path):
 
         config.write(cfg, config.sections(port, spool=str(spool_dir),
                                           vlog=str(vlog),
-                                          smtp={"max_recipients": 100}))
+                                          smtp={"max_recipients": 100},
+                                          tap=m.tap))
         os.rename(vlog, str(vlog) + ".1")   # logrotate-style
         m.signal(signal.SIGHUP)
         # New sessions see the new limit once the reload is through.
-        _wait_for(lambda: _rcpt_limit_seen(port, 100) == 452, 15,
+        _wait_for(lambda: _rcpt_limit_seen(m, 100) == 452, 15,
                   "the new max_recipients in new sessions")
 
         # The old session keeps working with its own snapshot (150).
@@ -94,13 +96,14 @@ def test_sighup_with_broken_file_keeps_running(mx, tmp_path):
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
     cfg = tmp_path / "mxedge.yaml"
-    config.write(cfg, config.sections(port, spool=str(spool_dir)))
+    config.write(cfg, config.sections(port, spool=str(spool_dir),
+                                      tap=mx.config_tap()))
     m = mx.start_config(cfg, port, spool_dir=spool_dir)
     with open(cfg, "a") as f:
         f.write("smtp:\n  no_such_key: 1\n  max_recipients: many\n")
     m.signal(signal.SIGHUP)
     # The old configuration stays in force and mail still flows.
-    c, _ = smtp.greet(port)
+    c, _ = smtp.greet(port, host=m.host)
     with c:
         msg = b"Subject: after bad reload\r\n\r\nok\r\n"
         assert smtp.send_message(c, "a@client.test", ["user@example.org"],
@@ -111,7 +114,7 @@ def test_sighup_with_broken_file_keeps_running(mx, tmp_path):
 
 def test_sigterm_idle_session_gets_421(mx):
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         m.signal(signal.SIGTERM)
         r = c.read_reply(timeout=20)
@@ -121,12 +124,12 @@ def test_sigterm_idle_session_gets_421(mx):
     assert m.wait(30) == 0
 
 
-def _refused(port):
+def _refused(m):
     """True once the server no longer greets new connections (refused, or
     accepted and told 421 / closed). A 220 means the probe came before the
     signal was handled: not yet."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with socket.create_connection((m.host, m.port), timeout=5) as s:
             s.settimeout(5)
             try:
                 data = s.recv(512)
@@ -139,7 +142,7 @@ def _refused(port):
 
 def test_sigterm_during_data(mx):
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         assert c.cmd("MAIL FROM:<a@client.test>").code == 250
         assert c.cmd("RCPT TO:<user@example.org>").code == 250
@@ -148,7 +151,7 @@ def test_sigterm_during_data(mx):
         c.send(head)
         m.signal(signal.SIGTERM)
         # Draining has begun once new connections are no longer greeted.
-        _wait_for(lambda: _refused(m.port), 15, "listener to stop")
+        _wait_for(lambda: _refused(m), 15, "listener to stop")
         tail = b"second half\r\n" * 1000
         c.send(tail + b".\r\n")
         replies = c.replies_until_close(timeout=30)

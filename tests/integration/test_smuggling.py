@@ -36,10 +36,10 @@ HIDDEN = (b"MAIL FROM:<evil@attacker.test>\r\n"
 HEAD = b"Subject: smuggling test\r\nX-Test-Id: smuggle\r\n\r\nfirst part"
 
 
-def _session(port, seq, split):
+def _session(m, seq, split):
     """Runs one transaction with the smuggling payload; returns the replies
     after the 354 (until the server closes after our QUIT)."""
-    c, _ = smtp.greet(port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         assert c.cmd("MAIL FROM:<sender@client.test>").code == 250
@@ -65,7 +65,7 @@ def _session(port, seq, split):
 @pytest.mark.parametrize("name", sorted(SEQUENCES))
 def test_smuggling_refused_by_default(mx, name, split):
     m = mx.start()
-    replies = _session(m.port, SEQUENCES[name], split)
+    replies = _session(m, SEQUENCES[name], split)
     codes = [r.code if r else None for r in replies]
     # One 5xx for the whole data, then our QUIT's 221: no reply to any
     # hidden command, so no second transaction was ever started.
@@ -78,7 +78,7 @@ def test_smuggling_refused_by_default(mx, name, split):
 @pytest.mark.parametrize("name", sorted(SEQUENCES))
 def test_smuggling_normalized_is_one_message(mx, name, split):
     m = mx.start(sets=[keys.kv(keys.BARE_LF, "normalize")])
-    replies = _session(m.port, SEQUENCES[name], split)
+    replies = _session(m, SEQUENCES[name], split)
     codes = [r.code if r else None for r in replies]
     assert codes == [250, 221], replies
     (sp,) = check.spool_messages(m, 1)
@@ -95,7 +95,7 @@ def test_plain_crlf_dot_crlf_still_ends_data(mx):
     """Control case: the real terminator ends the data, and what follows is
     a second, separate transaction, as RFC 5321 says."""
     m = mx.start()
-    c, _ = smtp.greet(m.port)
+    c, _ = smtp.greet(m.port, host=m.host)
     with c:
         assert c.cmd("MAIL FROM:<sender@client.test>").code == 250
         assert c.cmd("RCPT TO:<user@example.org>").code == 250

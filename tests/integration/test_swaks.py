@@ -28,10 +28,10 @@ def swaks():
     return p
 
 
-def run_swaks(swaks, port, tmp_path, to, extra=(), data=MESSAGE):
+def run_swaks(swaks, m, tmp_path, to, extra=(), data=MESSAGE):
     path = tmp_path / "swaks-data.eml"
     path.write_bytes(data)
-    cmd = [swaks, "--server", "127.0.0.1:%d" % port, "--helo", "client.test",
+    cmd = [swaks, "--server", "%s:%d" % (m.host, m.port), "--helo", "client.test",
            "--from", "sender@client.test", "--to", to, "--data", "@%s" % path,
            "--timeout", "20"] + list(extra)
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -49,7 +49,7 @@ def replies(transcript):
 
 def test_plain_delivery(swaks, mx, tmp_path):
     m = mx.start()
-    rc, out, codes = run_swaks(swaks, m.port, tmp_path, "user@example.org")
+    rc, out, codes = run_swaks(swaks, m, tmp_path, "user@example.org")
     assert rc == 0, out
     assert codes == [220, 250, 250, 250, 354, 250, 221], out
     (sp,) = check.spool_messages(m, 1)
@@ -62,7 +62,7 @@ def test_plain_delivery(swaks, mx, tmp_path):
 def test_multiple_recipients(swaks, mx, tmp_path):
     rcpts = ["a@example.org", "b@example.org", "c@example.net"]
     m = mx.start(domains=("example.org", "example.net"))
-    rc, out, codes = run_swaks(swaks, m.port, tmp_path, ",".join(rcpts))
+    rc, out, codes = run_swaks(swaks, m, tmp_path, ",".join(rcpts))
     assert rc == 0, out
     assert codes == [220, 250, 250, 250, 250, 250, 354, 250, 221], out
     (sp,) = check.spool_messages(m, 1)
@@ -72,7 +72,7 @@ def test_multiple_recipients(swaks, mx, tmp_path):
 
 def test_pipelining(swaks, mx, tmp_path):
     m = mx.start()
-    rc, out, codes = run_swaks(swaks, m.port, tmp_path,
+    rc, out, codes = run_swaks(swaks, m, tmp_path,
                                "user@example.org,u2@example.org",
                                extra=["--pipeline"])
     assert rc == 0, out
@@ -86,7 +86,7 @@ def test_pipelining(swaks, mx, tmp_path):
 
 def test_relay_denied(swaks, mx, tmp_path):
     m = mx.start()
-    rc, out, codes = run_swaks(swaks, m.port, tmp_path,
+    rc, out, codes = run_swaks(swaks, m, tmp_path,
                                "victim@elsewhere.test")
     assert rc != 0, out
     assert re.search(r"^<\*\*\s+550[ -]5\.7\.1", out, re.M), out
@@ -96,7 +96,7 @@ def test_relay_denied(swaks, mx, tmp_path):
 def test_oversize(swaks, mx, tmp_path):
     m = mx.start(sets=[keys.kv(keys.MAX_MESSAGE_SIZE, "4000")])
     data = MESSAGE + b"\r\n" + (b"0123456789" * 9 + b"\r\n") * 100
-    rc, out, codes = run_swaks(swaks, m.port, tmp_path, "user@example.org",
+    rc, out, codes = run_swaks(swaks, m, tmp_path, "user@example.org",
                                data=data)
     assert rc != 0, out
     assert re.search(r"^<\*\*\s+552[ -]5\.3\.4", out, re.M), out

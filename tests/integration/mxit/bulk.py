@@ -44,9 +44,9 @@ class Bulk:
         return msggen.sha(self.expected(i))
 
     def send(self, port, threads=8, per_conn=25, rcpt="user@example.org",
-             timeout=120):
-        """Sends every message; results[i] is the final reply code (or the
-        exception text)."""
+             timeout=120, host="127.0.0.1"):
+        """Sends every message to host:port (the engine: m.host, m.port);
+        results[i] is the final reply code (or the exception text)."""
         nxt = [0]
 
         def worker():
@@ -58,7 +58,7 @@ class Bulk:
                         nxt[0] += 1
                 if not batch:
                     return
-                self._send_batch(port, batch, rcpt, timeout)
+                self._send_batch(host, port, batch, rcpt, timeout)
 
         ts = [threading.Thread(target=worker, daemon=True)
               for _ in range(threads)]
@@ -68,10 +68,10 @@ class Bulk:
             t.join(timeout * (self.n // threads + 2))
         assert not any(t.is_alive() for t in ts), "sender threads hung"
 
-    def _send_batch(self, port, batch, rcpt, timeout):
+    def _send_batch(self, host, port, batch, rcpt, timeout):
         s = None
         try:
-            s = smtplib.SMTP("127.0.0.1", port, timeout=timeout)
+            s = smtplib.SMTP(host, port, timeout=timeout)
             s.ehlo("bulk.client.test")
             for i in batch:
                 try:

@@ -28,7 +28,11 @@ def render(sections):
 
 
 def sections(port, spool=None, downstream=None, vlog=None, smtp=None,
-             hostname="mx.test", domains=("example.org",), metrics_port=None):
+             hostname="mx.test", domains=("example.org",), metrics_port=None,
+             tap=None):
+    """The sections of a minimal configuration; with tap (a mxit.dpdk.Tap)
+    mxedge runs on the DPDK transport on that tap instead of the kernel's
+    loopback."""
     s = {
         "server": {"hostname": hostname, "transport": "kernel",
                    "listen": ["127.0.0.1:%d" % port], "workers": 1},
@@ -45,6 +49,12 @@ def sections(port, spool=None, downstream=None, vlog=None, smtp=None,
         s["log"]["verdict_log"] = vlog
     if metrics_port is not None:
         s["metrics"] = {"listen": "127.0.0.1:%d" % metrics_port}
+    if tap is not None:
+        s["server"]["transport"] = "dpdk"
+        s["server"]["listen"] = ["%s:%d" % (tap.ours, port)]
+        # Quoted: the EAL line starts with "-" and holds "*".
+        s["dpdk"] = {"eal": '"%s"' % tap.eal(),
+                     "address": ["%s/24" % tap.ours]}
     return s
 
 

@@ -3,14 +3,16 @@
 
 Each instance lives in its own temporary directory: its own
 config_directory (main.cf, master.cf), queue_directory, data_directory and
-log file. It listens only on 127.0.0.1 (a port the test picked), never does a
-DNS lookup (native host lookups, bracketed relayhost) and is stopped with
+log file. It listens only on one address, 127.0.0.1 unless told another
+(the kernel side of a test's tap, when mxedge runs on the DPDK transport
+and relays through our own TCP), on a port the test picked; it never does
+a DNS lookup (native host lookups, bracketed relayhost) and is stopped with
 `postfix -c DIR stop` (abort if that fails). Two roles:
 
 - downstream: smtpd accepts mail for example.org and virtual(8) delivers
   every recipient into one Maildir (static map) under the instance dir;
 - client: smtpd accepts mail from 127.0.0.0/8 for any domain and relays it
-  all to relayhost=[127.0.0.1]:PORT (mxedge).
+  all to relayhost=[RELAY_HOST]:PORT (mxedge: 127.0.0.1 by default).
 
 The system Postfix (/etc/postfix) is never touched or started.
 """
@@ -50,6 +52,7 @@ virtual   unix  -       n       n       -       -       virtual
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 """
 
 
@@ -57,18 +60,25 @@ class PostfixError(RuntimeError):
     pass
 
 
+def _loopback(addr):
+    return addr.startswith("127.")
+
+
 class Postfix:
     """One private instance. Use start()/stop() or the context manager."""
 
     def __init__(self, role, port, relay_port=None, domain="example.org",
-                 hostname=None, extra=None):
+                 hostname=None, extra=None, host="127.0.0.1",
+                 relay_host="127.0.0.1"):
         if role not in ("downstream", "client"):
             raise ValueError(role)
         if role == "client" and relay_port is None:
             raise ValueError("client role needs relay_port")
         self.role = role
         self.port = port
+        self.host = host
         self.relay_port = relay_port
+        self.relay_host = relay_host
         self.domain = domain
         self.hostname = hostname or ("pf-%s.test" % role)
         self.extra = dict(extra or {})
@@ -99,9 +109,14 @@ class Postfix:
             "mydomain": "test",
             "myorigin": "$myhostname",
             "mydestination": "",
-            "inet_interfaces": "127.0.0.1",
+            # Postfix refuses an inet_interfaces address that is not
+            # local yet (a tap mxedge has not created); master.cf names
+            # the one listen address either way.
+            "inet_interfaces": self.host if _loopback(self.host) else "all",
             "inet_protocols": "ipv4",
-            "smtp_bind_address": "127.0.0.1",
+            # Towards mxedge on a tap: the kernel picks the tap's address.
+            "smtp_bind_address": ("127.0.0.1" if _loopback(self.relay_host)
+                                  else ""),
             "alias_maps": "",
             "alias_database": "",
             "local_recipient_maps": "",
@@ -155,7 +170,7 @@ class Postfix:
             })
         else:
             p.update({
-                "relayhost": "[127.0.0.1]:%d" % self.relay_port,
+                "relayhost": "[%s]:%d" % (self.relay_host, self.relay_port),
                 "smtpd_relay_restrictions": "permit_mynetworks, reject",
                 "relay_domains": "",
                 "default_transport": "smtp",
@@ -165,8 +180,8 @@ class Postfix:
         return "".join("%s = %s\n" % kv for kv in p.items())
 
     def _master_cf(self):
-        return ("127.0.0.1:%d inet  n       -       n       -       -"
-                "       smtpd\n" % self.port) + MASTER_SERVICES
+        return ("%s:%d inet  n       -       n       -       -"
+                "       smtpd\n" % (self.host, self.port)) + MASTER_SERVICES
 
     # --- life cycle ----------------------------------------------------
     def _postfix(self, *args, check=True):
@@ -198,11 +213,19 @@ class Postfix:
         return self
 
     def wait_ready(self, timeout):
+        """Waits for the 220 (loopback); on an address that is not local
+        yet (the tap comes with mxedge) for the master's listener."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
+            if not _loopback(self.host):
+                last = self.listen_addresses()
+                if "%s:%d" % (self.host, self.port) in last:
+                    return
+                time.sleep(0.1)
+                continue
             try:
-                with socket.create_connection(("127.0.0.1", self.port),
+                with socket.create_connection((self.host, self.port),
                                               timeout=5) as s:
                     s.settimeout(5)
                     if s.recv(512).startswith(b"220"):
@@ -234,10 +257,12 @@ class Postfix:
         return out
 
     def check_loopback_only(self):
+        """Only the one listener asked for (loopback unless told)."""
         addrs = self.listen_addresses()
-        if addrs != ["127.0.0.1:%d" % self.port]:
+        if addrs != ["%s:%d" % (self.host, self.port)]:
             raise PostfixError("postfix %s listens on %r, want only "
-                               "127.0.0.1:%d" % (self.role, addrs, self.port))
+                               "%s:%d" % (self.role, addrs, self.host,
+                                          self.port))
 
     def stop(self):
         if self.started:

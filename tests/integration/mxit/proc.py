@@ -56,6 +56,8 @@ class Mxedge:
         # Where clients reach the engine: loopback on the kernel transport,
         # the engine's own address on a DPDK port.
         self.host = "127.0.0.1"
+        self.transport = "kernel"
+        self.tap = None          # the mxit.dpdk.Tap on the dpdk transport
         self.name = name
         self.stderr_path = os.path.join(workdir, "%s.stderr" % name)
         self.stdout_path = os.path.join(workdir, "%s.stdout" % name)
@@ -69,6 +71,16 @@ class Mxedge:
         self.proc = None
         self.returncode = None
         self.killed = False
+
+    def client_addr(self, i):
+        """Source address of client i (0, 1, ...), so tests can look like
+        several clients: 127.0.0.(i+1) on the kernel transport, addresses
+        on the tap's subnet (mxit/dpdk.py) on dpdk."""
+        if self.tap is not None:
+            return self.tap.client_addr(i)
+        if not 0 <= i <= 250:
+            raise ValueError("client address index %d" % i)
+        return "127.0.0.%d" % (i + 1)
 
     @property
     def pid(self):

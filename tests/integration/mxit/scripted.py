@@ -6,7 +6,8 @@ SMTPUTF8, ENHANCEDSTATUSCODES; DATA with dot-unstuffing) except at the one
 step the test scripts: the greeting, MAIL, RCPT, DATA or the final dot can
 get a given reply instead, or the connection can be closed right after the
 final dot without any reply. Everything it sees is recorded. It listens on
-127.0.0.1 only, every socket has a timeout and the threads are daemons, so a
+127.0.0.1 only (or the address given: the kernel side of a test's tap on
+the DPDK transport), every socket has a timeout and the threads are daemons, so a
 test can never hang on it.
 """
 
@@ -124,7 +125,8 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 class ScriptedMTA:
-    def __init__(self, port, fail_at=None, fail_reply="451 4.3.0 scripted"):
+    def __init__(self, port, fail_at=None, fail_reply="451 4.3.0 scripted",
+                 host="127.0.0.1"):
         if fail_at is not None and fail_at not in STEPS:
             raise ValueError(fail_at)
         self.port = port
@@ -135,7 +137,8 @@ class ScriptedMTA:
         self.received = []   # every complete DATA, whatever the reply
         self.accepted = []   # those answered 250
         self.connections = 0
-        self.server = _Server(("127.0.0.1", port), _Handler)
+        self.host = host
+        self.server = _Server((host, port), _Handler)
         self.server.owner = self
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05},
