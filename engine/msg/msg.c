@@ -399,6 +399,9 @@ mx_msg_append(struct mx_msg *m, const void *p, size_t n)
 	size_t k;
 	int rc;
 
+	/* Offsets past an insertion are no longer those of the data. */
+	if (m->n_ins > 0 && n > 0)
+		return -EINVAL;
 	while (n > 0) {
 		c = data_tail_with_room(m);
 		if (c == NULL)
@@ -423,12 +426,14 @@ mx_msg_append(struct mx_msg *m, const void *p, size_t n)
 void
 mx_msg_finish(struct mx_msg *m)
 {
+	m->ended = true;
 	if (!m->hdrs_done)
 		mx_msg_hdr_finish(m);
 }
 
-size_t
-mx_msg_view(const struct mx_msg *m, size_t off, const uint8_t **p)
+/* The appended bytes alone, without insertions. */
+static size_t
+view_data(const struct mx_msg *m, size_t off, const uint8_t **p)
 {
 	const struct mx_chunk *c;
 
@@ -440,6 +445,69 @@ mx_msg_view(const struct mx_msg *m, size_t off, const uint8_t **p)
 		off -= c->len;
 	}
 	*p = NULL;
+	return 0;
+}
+
+size_t
+mx_msg_view(const struct mx_msg *m, size_t off, const uint8_t **p)
+{
+	size_t data = 0, seg, n;
+	unsigned i;
+
+	for (i = 0; i < m->n_ins; i++) {
+		seg = m->ins[i].off - data;
+		if (off < seg) {
+			n = view_data(m, data + off, p);
+			return MX_MIN(n, seg - off);
+		}
+		off -= seg;
+		data = m->ins[i].off;
+		if (off < m->ins[i].len) {
+			*p = (const uint8_t *)m->ins[i].p + off;
+			return m->ins[i].len - off;
+		}
+		off -= m->ins[i].len;
+	}
+	return view_data(m, data + off, p);
+}
+
+int
+mx_msg_insert(struct mx_msg *m, size_t off, const char *s, size_t len)
+{
+	size_t shift = 0;
+	unsigned i, k;
+	char *copy;
+
+	if (!m->ended || off > m->size)
+		return -EINVAL;
+	if (m->n_ins >= MX_MSG_MAX_INSERTS)
+		return -ENOSPC;
+	/* Where off falls among the earlier insertions: before one (it
+	 * then goes first), or inside one (refused). */
+	for (i = 0; i < m->n_ins; i++) {
+		if (off <= m->ins[i].off + shift)
+			break;
+		if (off < m->ins[i].off + shift + m->ins[i].len)
+			return -EINVAL;
+		shift += m->ins[i].len;
+	}
+	if (len == 0)
+		return 0;
+	copy = mx_msg_arena_alloc(m, len);
+	if (copy == NULL)
+		return -ENOMEM;
+	memcpy(copy, s, len);
+	memmove(&m->ins[i + 1], &m->ins[i], (m->n_ins - i) * sizeof(m->ins[0]));
+	m->ins[i].off = off - shift;
+	m->ins[i].p = copy;
+	m->ins[i].len = len;
+	m->n_ins++;
+	for (k = 0; k < m->n_hdrs; k++)
+		if (m->hdrs[k].offset >= off)
+			m->hdrs[k].offset += len;
+	if (m->body_offset >= off)
+		m->body_offset += len;
+	m->size += len;
 	return 0;
 }
 

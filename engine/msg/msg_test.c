@@ -118,6 +118,94 @@ test_append_view(void **state)
 	free(ref);
 }
 
+/* Reads the whole message through mx_msg_view into buf. */
+static size_t
+read_all(const struct mx_msg *m, char *buf, size_t cap)
+{
+	const uint8_t *p;
+	size_t off = 0, k;
+
+	while ((k = mx_msg_view(m, off, &p)) > 0) {
+		assert_true(off + k <= cap);
+		memcpy(buf + off, p, k);
+		off += k;
+	}
+	return off;
+}
+
+/* mx_msg_insert: a field renamed by a prefix before its name, with the
+ * data spread over several chunks, several insertions in any order, the
+ * offsets that move, and the refusals. */
+static void
+test_insert(void **state)
+{
+	static const char hdr[] = "Authentication-Results: mx.test; spf=pass\r\n"
+		"Subject: s\r\n\r\n";
+	static const struct {
+		size_t off;          /* in the view before this insertion */
+		const char *s;
+		int rc;
+	} t[] = {
+		{ 0, "X-Mxedge-Forged-", 0 },
+		{ 16 + 43, "X-", 0 },                /* before "Subject" */
+		{ 3, "zz", -EINVAL },                /* inside an insertion */
+		{ 0, "A: b\r\n", 0 },               /* in front of everything */
+		{ 1u << 30, "x", -EINVAL },          /* past the end */
+	};
+	struct mx_chunk_pool *pool;
+	struct mx_msg *m;
+	char *body, *ref, *got;
+	size_t body_len = 3 * CHUNK, n, i, ref_len;
+	unsigned idx = 0;
+	const struct mx_hdr *h;
+
+	(void)state;
+	body = malloc(body_len);
+	ref = malloc(body_len + 256);
+	got = malloc(body_len + 256);
+	assert_non_null(body);
+	assert_non_null(ref);
+	assert_non_null(got);
+	for (i = 0; i < body_len; i++)
+		body[i] = (char)('a' + i % 26);
+	assert_int_equal(mx_chunk_pool_create(CHUNK, 64 * CHUNK, &pool), 0);
+	assert_int_equal(mx_msg_create(pool, 10, 1000, &m), 0);
+	assert_int_equal(mx_msg_append(m, hdr, strlen(hdr)), 0);
+	/* Before the data ended: refused. */
+	assert_int_equal(mx_msg_insert(m, 0, "x", 1), -EINVAL);
+	assert_int_equal(mx_msg_append(m, body, body_len), 0);
+	mx_msg_finish(m);
+	for (i = 0; i < MX_ARRAY_SIZE(t); i++)
+		assert_int_equal(mx_msg_insert(m, t[i].off, t[i].s, strlen(t[i].s)), t[i].rc);
+	ref_len = (size_t)snprintf(ref, 256, "A: b\r\nX-Mxedge-Forged-Authentication-Results: "
+			"mx.test; spf=pass\r\nX-Subject: s\r\n\r\n");
+	memcpy(ref + ref_len, body, body_len);
+	ref_len += body_len;
+	assert_int_equal(m->size, ref_len);
+	n = read_all(m, got, body_len + 256);
+	assert_int_equal(n, ref_len);
+	assert_memory_equal(got, ref, n);
+	/* The index follows: each field's offset is where its name now is,
+	 * the body starts after the blank line. */
+	h = mx_msg_find_hdr(m, "Subject", &idx);
+	assert_non_null(h);
+	assert_memory_equal(got + h->offset, "Subject:", 8);
+	assert_memory_equal(got + m->body_offset, body, 16);
+	/* No more appends once edited; a full edit list is -ENOSPC. */
+	assert_int_equal(mx_msg_append(m, "x", 1), -EINVAL);
+	for (i = 3; i < MX_MSG_MAX_INSERTS; i++)
+		assert_int_equal(mx_msg_insert(m, m->size, "!", 1), 0);
+	assert_int_equal(mx_msg_insert(m, 0, "!", 1), -ENOSPC);
+	n = read_all(m, got, body_len + 256);
+	assert_int_equal(n, ref_len + MX_MSG_MAX_INSERTS - 3);
+	assert_memory_equal(got + ref_len, "!!!!!", MX_MSG_MAX_INSERTS - 3);
+	mx_msg_release(m);
+	mx_chunk_pool_free(pool);
+	free(body);
+	free(ref);
+	free(got);
+}
+
 static void
 test_arena_envelope(void **state)
 {
@@ -349,6 +437,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_sizes),
 		cmocka_unit_test(test_append_view),
+		cmocka_unit_test(test_insert),
 		cmocka_unit_test(test_arena_envelope),
 		cmocka_unit_test(test_headers_across_chunks),
 		cmocka_unit_test(test_exhaustion),

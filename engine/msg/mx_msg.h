@@ -38,7 +38,8 @@
 struct mx_chunk_pool;
 struct mx_chunk;
 
-#define MX_MSG_ID_SIZE 24 /* queue id: 16 upper-case base32 chars + NUL, padded */
+#define MX_MSG_ID_SIZE 24
+#define MX_MSG_MAX_INSERTS 8 /* mx_msg_insert() edits per message */ /* queue id: 16 upper-case base32 chars + NUL, padded */
 
 /* Header-section anomalies, recorded and left to policy to judge. */
 enum mx_hdr_flag {
@@ -113,6 +114,13 @@ struct mx_msg {
 		bool skip;              /* field past max_headers: not stored */
 		bool truncated;
 	} hp;
+	struct {
+		size_t off;             /* offset in the appended bytes */
+		const char *p;          /* in the arena */
+		size_t len;
+	} ins[MX_MSG_MAX_INSERTS];  /* sorted by off, then by order of insertion */
+	unsigned n_ins;
+	bool ended;                 /* mx_msg_finish() was called */
 };
 
 /* Pool of fixed-size chunks for one worker. chunk_bytes is rounded to a
@@ -159,6 +167,16 @@ int mx_msg_append(struct mx_msg *m, const void *p, size_t n);
 /* Tells the parser that the data ended: a header section without an empty
  * line ends here. */
 void mx_msg_finish(struct mx_msg *m);
+
+/* Inserts len bytes (copied into the arena) in front of message offset
+ * off, once the data has ended (mx_msg_finish): mx_msg_view() and m->size
+ * include them from then on, and the header offsets and body_offset at or
+ * past off move with them. For small edits of a received header section
+ * without copying the message again (renaming a field: a prefix before
+ * its name). Later appends are refused. Returns 0, -EINVAL (data not
+ * ended, off past the end or inside an earlier insertion), -ENOSPC
+ * (MX_MSG_MAX_INSERTS reached) or -ENOMEM. */
+int mx_msg_insert(struct mx_msg *m, size_t off, const char *s, size_t len);
 
 /* Zero-copy read: the contiguous run of message bytes starting at off;
  * returns its length (0 at or past the end). */

@@ -31,6 +31,8 @@ struct mx_connlimit;
 struct mx_smtp_worker;
 struct mx_tls_ctx;
 struct mx_content_rules;
+struct mx_auth_port;
+struct mx_auth_job;
 
 /* Per-worker services, owned by the worker; a session borrows them. */
 struct mx_smtp_env {
@@ -43,6 +45,7 @@ struct mx_smtp_env {
 	struct mx_connlimit *climit;   /* shared by all workers */
 	struct mx_tls_ctx *tls;        /* NULL: no certificates, STARTTLS not offered */
 	struct mx_content_rules *content; /* NULL: no content rules; the worker takes a ref */
+	struct mx_auth_port *auth;     /* NULL: no sender authentication (policy/auth) */
 };
 
 /* Allocates the session pool (env->conf->max_connections / workers,
@@ -59,6 +62,9 @@ void mx_smtp_worker_set_conf(struct mx_smtp_worker *w, struct mx_conf *conf);
  * scratch, so it allocates (reload only). Returns 0, or -ENOMEM with the
  * old rules kept. */
 int mx_smtp_worker_set_content(struct mx_smtp_worker *w, struct mx_content_rules *r);
+/* The mx_auth_done_fn of the worker's verifier port (policy/auth): a
+ * session's job is back; runs on the worker's loop thread. */
+void mx_smtp_auth_done(struct mx_auth_job *job);
 /* mx_accept_fn; arg is the struct mx_smtp_worker. */
 void mx_smtp_accept(struct mx_listener *l, struct mx_stream *st, void *arg);
 /* SIGTERM: idle sessions (between transactions) get 421 4.3.2 and are

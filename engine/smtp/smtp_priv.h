@@ -15,6 +15,7 @@
 
 #include "mx_base.h"
 #include "mx_conf.h"
+#include "mx_json.h"
 #include "mx_content.h"
 #include "mx_metrics.h"
 #include "mx_msg.h"
@@ -48,6 +49,7 @@ enum smtp_state {
 	SMTP_S_BDAT,         /* reading the bytes of a BDAT chunk */
 	SMTP_S_SKIP,         /* reading and dropping a refused BDAT chunk */
 	SMTP_S_DELIVER,      /* waiting for the delivery's done */
+	SMTP_S_AUTH,         /* waiting for the verifier (smtp_auth.c) */
 	SMTP_S_CLOSING,      /* close requested: no more input is read */
 };
 
@@ -79,6 +81,11 @@ struct smtp_txn {
 	char last_reply[SMTP_TXN_REPLY_MAX];
 	size_t last_reply_len;
 	uint64_t t_mail_us, t_data_us, t_end_us;
+	/* Sender authentication (smtp_auth.c). */
+	struct mx_auth_job *auth;     /* this transaction's job, NULL: none */
+	bool auth_busy;               /* auth is with the verifier */
+	bool auth_hdrs;               /* end-of-headers prefetch sent */
+	char auth_reply[SMTP_REPLY_MAX - 2]; /* an auth refusal: the sticky error */
 };
 
 struct smtp_session {
@@ -156,6 +163,10 @@ void smtp_reply_err(struct smtp_session *s, const char *fmt, ...);
 /* Sends what waited in pend; true when nothing is left. */
 bool smtp_flush_pending(struct smtp_session *s);
 
+/* smtp_tlspol.c: the TLS profiles at MAIL FROM; false when refused (the
+ * reply is sent). */
+bool smtp_tlspol_mail(struct smtp_session *s, struct mx_str domain);
+
 /* smtp_session.c */
 extern const struct mx_stream_cb smtp_session_cb;
 void smtp_session_start(struct smtp_session *s);
@@ -180,6 +191,24 @@ void smtp_txn_scan_begin(struct smtp_session *s);
  * verdict "abandoned" and how it ended, then resets it. A no-op when no
  * transaction is open. */
 void smtp_txn_abandon(struct smtp_session *s, const char *end);
+
+/* smtp_auth.c: sender authentication (policy/auth). */
+bool smtp_auth_on(const struct smtp_session *s);
+/* MAIL FROM accepted so far: true when the reply is not ours to send
+ * now (the session is parked for the SPF result, or already answered). */
+bool smtp_auth_mail(struct smtp_session *s);
+void smtp_auth_mail_verdict(struct smtp_session *s);
+/* After message bytes were appended: the end-of-headers prefetch. */
+void smtp_auth_data(struct smtp_session *s);
+/* End of data, no sticky error: true when parked for the verifier
+ * (smtp_txn_end_verified() follows); false when the verdict is final. */
+bool smtp_auth_end(struct smtp_session *s);
+void smtp_auth_end_verdict(struct smtp_session *s);
+void smtp_auth_reset(struct smtp_session *s);
+void smtp_auth_vlog(struct smtp_session *s, struct mx_json *j);
+
+/* smtp_txn.c: the end of data once the verifier's results are in. */
+void smtp_txn_end_verified(struct smtp_session *s);
 
 /* smtp_worker.c */
 void smtp_worker_release(struct smtp_session *s);

@@ -72,6 +72,7 @@ smtp_session_in_txn(const struct smtp_session *s)
 	case SMTP_S_DATA:
 	case SMTP_S_BDAT:
 	case SMTP_S_DELIVER:
+	case SMTP_S_AUTH:
 		return true;
 	case SMTP_S_SKIP:
 		return s->skip_ret == SMTP_S_MAIL || s->skip_ret == SMTP_S_RCPT;
@@ -139,6 +140,7 @@ smtp_txn_reset(struct smtp_session *s)
 
 	if (tx->delivering)
 		mx_deliver_detach(s->w->env.deliver, tx->handle);
+	smtp_auth_reset(s);
 	mx_msg_release(tx->msg);
 	memset(tx, 0, sizeof(*tx));
 	s->vlog_len = 0;
@@ -385,6 +387,8 @@ smtp_check_mail(struct smtp_session *s, const struct mx_smtp_cmd *c)
 		smtp_reply_err(s, "552 5.3.4 Message size exceeds fixed maximum message size");
 		return false;
 	}
+	if (!smtp_tlspol_mail(s, a->path.domain))
+		return false;
 	return true;
 }
 
@@ -427,6 +431,8 @@ smtp_proceed_mail(struct smtp_session *s, const struct mx_smtp_cmd *c)
 	m->t_start_us = tx->t_mail_us;
 	s->state = SMTP_S_MAIL;
 	mx_stat_inc(env->stats, MX_STAT_TXN_STARTED);
+	if (smtp_auth_mail(s))
+		return;
 	smtp_reply(s, "250 2.1.0 Ok");
 }
 
@@ -990,7 +996,7 @@ smtp_input(struct smtp_session *s)
 
 	for (;;) {
 		if (s->state == SMTP_S_CLOSING || s->state == SMTP_S_DELIVER ||
-				s->pend_len > 0)
+				s->state == SMTP_S_AUTH || s->pend_len > 0)
 			return;
 		n = mx_stream_read_view(s->st, &p);
 		if (n == 0)

@@ -74,10 +74,13 @@ smtp_txn_out(void *arg, const uint8_t *p, size_t n)
 		smtp_txn_error(s, err_size);
 		return;
 	}
-	if (mx_msg_append(tx->msg, p, n) < 0)
+	if (mx_msg_append(tx->msg, p, n) < 0) {
 		smtp_txn_error(s, err_mem);
-	else if (tx->scanning)
+		return;
+	}
+	if (tx->scanning)
 		mx_content_scan_feed(s->w->scans[s - s->w->sessions], p, n);
+	smtp_auth_data(s);
 }
 
 /* ---- content rules (policy/content) ---- */
@@ -221,11 +224,15 @@ vlog_tls(struct smtp_session *s, struct mx_json *j)
 	mx_json_cstr(j, "version", ti.version);
 	mx_json_cstr(j, "cipher", ti.cipher);
 	mx_json_bool(j, "resumed", ti.resumed);
+	if (ti.profile != NULL)
+		mx_json_cstr(j, "profile", ti.profile);
 	if (ti.peer_cert) {
 		mx_json_obj_open(j, "client_cert");
 		mx_json_cstr(j, "subject", ti.peer_subject);
 		mx_json_cstr(j, "issuer", ti.peer_issuer);
 		mx_json_cstr(j, "sha256", ti.peer_sha256);
+		if (ti.profile != NULL)
+			mx_json_bool(j, "verified", ti.peer_verified);
 		mx_json_obj_close(j);
 	}
 	mx_json_obj_close(j);
@@ -265,6 +272,7 @@ vlog_envelope(struct smtp_session *s, struct mx_json *j, bool with_rcpts)
 	/* The record the end of data composed; a check that did not run
 	 * (a zeroed transaction) is "none". */
 	mx_verdict_json_checks(&s->tx.verdict, j);
+	smtp_auth_vlog(s, j);
 	if (s->tx.cv != NULL) {
 		mx_json_obj_open(j, "content");
 		mx_json_cstr(j, "action", mx_content_action_name(s->tx.cv->action));
@@ -304,12 +312,33 @@ verdict_name(int code)
 	return code < 400 ? "accept" : code < 500 ? "tempfail" : "reject";
 }
 
+/* The relay's hop to the downstream (delivery.tls): present only when
+ * that hop does TLS or was asked to. */
+static void
+vlog_relay_tls(struct mx_json *j, const struct mx_deliver_tls *t)
+{
+	if (t == NULL || t->verify == NULL)
+		return;
+	mx_json_obj_open(j, "relay_tls");
+	if (t->version != NULL)
+		mx_json_cstr(j, "version", t->version);
+	else
+		mx_json_null(j, "version");
+	if (t->cipher != NULL)
+		mx_json_cstr(j, "cipher", t->cipher);
+	else
+		mx_json_null(j, "cipher");
+	mx_json_cstr(j, "verify", t->verify);
+	mx_json_obj_close(j);
+}
+
 /* Joins the staged envelope "{...}" and the outcome, written as its own
  * object "{...}" over the envelope's closing brace, whose "{" then
  * becomes the "," between the two: "{envelope,outcome}". */
 static void
 vlog_finish(struct smtp_session *s, const char *verdict, const char *end,
-		const char *reply, size_t reply_len, const char *via, uint64_t delivery_us)
+		const char *reply, size_t reply_len, const char *via, uint64_t delivery_us,
+		const struct mx_deliver_tls *rtls)
 {
 	char *buf = s->w->vlog_buf;
 	struct mx_json j;
@@ -328,6 +357,7 @@ vlog_finish(struct smtp_session *s, const char *verdict, const char *end,
 		mx_json_cstr(&j, "delivery", via);
 	else
 		mx_json_null(&j, "delivery");
+	vlog_relay_tls(&j, rtls);
 	mx_json_obj_open(&j, "timings_ms");
 	mx_json_ms(&j, "data", tx->t_end_us >= tx->t_data_us ? tx->t_end_us - tx->t_data_us : 0);
 	mx_json_ms(&j, "delivery", delivery_us);
@@ -347,7 +377,7 @@ vlog_finish(struct smtp_session *s, const char *verdict, const char *end,
 
 static void
 smtp_txn_final(struct smtp_session *s, const char *buf, size_t len,
-		const char *via, uint64_t delivery_us)
+		const char *via, uint64_t delivery_us, const struct mx_deliver_tls *rtls)
 {
 	struct mx_stats *stats = s->w->env.stats;
 	int code = (buf[0] - '0') * 100 + (buf[1] - '0') * 10 + (buf[2] - '0');
@@ -357,7 +387,7 @@ smtp_txn_final(struct smtp_session *s, const char *buf, size_t len,
 			code < 500 ? MX_STAT_TXN_TEMPFAIL : MX_STAT_TXN_REJECTED);
 	if (code < 400)
 		mx_stat_add(stats, MX_STAT_MSG_BYTES, s->tx.size);
-	vlog_finish(s, verdict_name(code), "data", buf, len - 2, via, delivery_us);
+	vlog_finish(s, verdict_name(code), "data", buf, len - 2, via, delivery_us, rtls);
 	smtp_txn_reset(s);
 	s->state = SMTP_S_READY;
 	s->last_ms = mx_loop_now_ms(s->w->env.loop);
@@ -395,7 +425,7 @@ smtp_txn_delivered(void *arg, const struct mx_deliver_result *res)
 
 	s->tx.delivering = false;
 	len = smtp_result_reply(buf, sizeof(buf), res);
-	smtp_txn_final(s, buf, len, res->via, res->latency_us);
+	smtp_txn_final(s, buf, len, res->via, res->latency_us, &res->tls);
 	/* The bytes left unread while the delivery ran. */
 	if (s->state != SMTP_S_CLOSING)
 		mx_stream_want_read(s->st);
@@ -443,15 +473,13 @@ smtp_txn_fail(struct smtp_session *s, const char *err)
 	char buf[SMTP_REPLY_MAX];
 	size_t len = smtp_format(buf, sizeof(buf), "%s", err);
 
-	smtp_txn_final(s, buf, len, NULL, 0);
+	smtp_txn_final(s, buf, len, NULL, 0, NULL);
 }
 
 void
 smtp_txn_end(struct smtp_session *s)
 {
 	struct smtp_txn *tx = &s->tx;
-	struct mx_msg *m;
-	int rc;
 
 	tx->t_end_us = mx_clock_us();
 	/* RFC 2920 3.1 without PIPELINING: nothing may follow the end of
@@ -475,6 +503,21 @@ smtp_txn_end(struct smtp_session *s)
 		mx_stat_inc(s->w->env.stats, MX_STAT_BARE_LF_REJECTED);
 	else if (tx->rd.bare_lf == MX_BARE_LF_NORMALIZE && tx->rd.n_bare > 0)
 		mx_stat_add(s->w->env.stats, MX_STAT_BARE_LF_NORMALIZED, tx->rd.n_bare);
+	/* Sender authentication parks the session until its verdict. */
+	if (tx->error == NULL && smtp_auth_end(s))
+		return;
+	smtp_txn_end_verified(s);
+}
+
+void
+smtp_txn_end_verified(struct smtp_session *s)
+{
+	struct smtp_txn *tx = &s->tx;
+	struct mx_msg *m;
+	int rc;
+
+	if (tx->error == NULL && smtp_auth_on(s))
+		smtp_auth_end_verdict(s);
 	vlog_stage(s);
 	if (tx->error != NULL) {
 		smtp_txn_fail(s, tx->error);
@@ -519,6 +562,6 @@ smtp_txn_abandon(struct smtp_session *s, const char *end)
 		vlog_stage(s);
 	if (tx->msg != NULL || tx->delivering)
 		vlog_finish(s, abandon_verdict(tx), end, tx->last_reply,
-				tx->last_reply_len, NULL, 0);
+				tx->last_reply_len, NULL, 0, NULL);
 	smtp_txn_reset(s);
 }

@@ -11,6 +11,7 @@
 #ifndef MX_VERDICT_H
 #define MX_VERDICT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,34 @@ enum mx_verdict_content {
 	MX_VERDICT_CONTENT_REJECT,
 };
 
+/* How a sender-authentication check acts (auth.spf, auth.dmarc). */
+enum mx_verdict_mode {
+	MX_VERDICT_MODE_OFF = 0,  /* not evaluated */
+	MX_VERDICT_MODE_RECORD,   /* best effort: evaluated and recorded only */
+	MX_VERDICT_MODE_ENFORCE,  /* mandatory: a failure is refused */
+};
+
+/* The DMARC disposition after pct= (RFC 7489 6.6.4), copied in by the
+ * caller so that this module does not depend on policy/dmarc. */
+enum mx_verdict_dmarc {
+	MX_VERDICT_DMARC_NONE = 0,
+	MX_VERDICT_DMARC_QUARANTINE,
+	MX_VERDICT_DMARC_REJECT,
+};
+
+/* Sender-authentication policy and the facts it needs beyond the result
+ * words; zero (every mode off) changes nothing. */
+struct mx_verdict_auth {
+	enum mx_verdict_mode spf_mode;
+	enum mx_verdict_mode dmarc_mode;
+	bool temperror_tempfail;   /* auth.temperror: tempfail */
+	enum mx_verdict_dmarc dmarc_disposition;
+	const char *spf_explanation; /* RFC 7208 6.2; NULL or "": a default text */
+	const char *from_domain;     /* RFC 5322.From domain, for the DMARC text */
+};
+
+#define MX_VERDICT_TEXT_MAX 320
+
 /* An SMTP reply: "CODE ENHANCED TEXT" (RFC 5321 4.2, RFC 3463 for the
  * enhanced code). enhanced is "" when the text carries none. */
 struct mx_verdict_reply {
@@ -64,6 +93,9 @@ struct mx_verdict {
 	struct mx_verdict_reply content_reply; /* the deciding reject rule's */
 	/* The reply for action reject or tempfail (set by compose). */
 	struct mx_verdict_reply reply;
+	/* Sender authentication (set by the caller before compose). */
+	struct mx_verdict_auth auth;
+	char auth_text[MX_VERDICT_TEXT_MAX]; /* compose's reply text when auth decides */
 };
 
 /* Every check "none", action accept. */
@@ -82,7 +114,17 @@ void mx_verdict_json_checks(const struct mx_verdict *v, struct mx_json *j);
 void mx_verdict_set_content(struct mx_verdict *v, enum mx_verdict_content a,
 		int64_t score, int code, const char *text);
 /* The one place where check results become an action: sets v->action
- * from every check, and v->reply for reject and tempfail. */
+ * from every check, and v->reply for reject and tempfail. The strongest
+ * action wins (accept < quarantine < tempfail < reject); of equal ones
+ * the first in this order keeps its reply: SPF, DMARC, temperror,
+ * content. Sender authentication, with its mode ENFORCE only:
+ *   SPF fail               reject 550 5.7.23 with the explanation
+ *                          (RFC 7372 3.2; the caller answers MAIL FROM);
+ *   DMARC fail, p=reject   reject 550 5.7.1 naming the From domain
+ *                          (RFC 7489 6.7, after pct=);
+ *   DMARC fail, quarantine quarantine;
+ *   temperror of SPF or DMARC with temperror_tempfail: tempfail 451 4.4.3
+ *                          (RFC 3463 4.4.3, directory server failure). */
 void mx_verdict_compose(struct mx_verdict *v);
 /* Writes "CODE[ ENHANCED] TEXT" (no CRLF) into buf, NUL-terminated and
  * truncated to size; returns the length it needs, 0 for no reply. */

@@ -4,7 +4,8 @@
  * and their composition into one action (mx_verdict_compose): the SMTP
  * reply, the verdict log's "checks" and the header for the downstream are
  * all derived from this one record. A check that has not run is "none"
- * and never changes the action from accept.
+ * and never changes the action from accept; sender authentication acts
+ * only where its mode says enforce (mx_verdict.h).
  */
 #include <stdio.h>
 #include <string.h>
@@ -131,26 +132,91 @@ static const struct mx_verdict_reply content_default = {
 	550, "5.7.1", "Message content rejected",
 };
 
+/* Raises the action to a; the first reply of the strongest action stays. */
+static void
+verdict_raise(struct mx_verdict *v, enum mx_verdict_action a, const struct mx_verdict_reply *r)
+{
+	if (a <= v->action)
+		return;
+	v->action = a;
+	if (r != NULL)
+		v->reply = *r;
+	else
+		memset(&v->reply, 0, sizeof(v->reply));
+}
+
+/* RFC 7372 3.2: 5.7.23 is "SPF validation failed"; the explanation of the
+ * domain owner (RFC 7208 6.2) goes with it when there is one. */
+static void
+verdict_spf(struct mx_verdict *v)
+{
+	const struct mx_verdict_auth *au = &v->auth;
+	struct mx_verdict_reply r = { 550, "5.7.23", v->auth_text };
+	const char *exp = au->spf_explanation;
+
+	if (au->spf_mode != MX_VERDICT_MODE_ENFORCE || v->spf != MX_AUTH_FAIL)
+		return;
+	if (exp != NULL && exp[0] != '\0')
+		snprintf(v->auth_text, sizeof(v->auth_text), "SPF validation failed: %s", exp);
+	else
+		snprintf(v->auth_text, sizeof(v->auth_text), "SPF validation failed");
+	verdict_raise(v, MX_VERDICT_REJECT, &r);
+}
+
+/* RFC 7489 6.7: the Domain Owner's policy, after the pct= sample. */
+static void
+verdict_dmarc(struct mx_verdict *v)
+{
+	const struct mx_verdict_auth *au = &v->auth;
+	struct mx_verdict_reply r = { 550, "5.7.1", v->auth_text };
+
+	if (au->dmarc_mode != MX_VERDICT_MODE_ENFORCE || v->dmarc != MX_AUTH_FAIL)
+		return;
+	if (au->dmarc_disposition == MX_VERDICT_DMARC_QUARANTINE) {
+		verdict_raise(v, MX_VERDICT_QUARANTINE, NULL);
+	} else if (au->dmarc_disposition == MX_VERDICT_DMARC_REJECT &&
+			v->action < MX_VERDICT_REJECT) {
+		/* auth_text is free: nothing rejected before. */
+		snprintf(v->auth_text, sizeof(v->auth_text),
+				"Message rejected by the DMARC policy of %s",
+				au->from_domain != NULL && au->from_domain[0] != '\0' ?
+				au->from_domain : "the From domain");
+		verdict_raise(v, MX_VERDICT_REJECT, &r);
+	}
+}
+
+static const struct mx_verdict_reply temperror_reply = {
+	451, "4.4.3", "Temporary DNS failure checking the sender, try again later",
+};
+
+static void
+verdict_temperror(struct mx_verdict *v)
+{
+	const struct mx_verdict_auth *au = &v->auth;
+
+	if (!au->temperror_tempfail)
+		return;
+	if ((au->spf_mode == MX_VERDICT_MODE_ENFORCE && v->spf == MX_AUTH_TEMPERROR) ||
+			(au->dmarc_mode == MX_VERDICT_MODE_ENFORCE && v->dmarc == MX_AUTH_TEMPERROR))
+		verdict_raise(v, MX_VERDICT_TEMPFAIL, &temperror_reply);
+}
+
 void
 mx_verdict_compose(struct mx_verdict *v)
 {
 	v->action = MX_VERDICT_ACCEPT;
 	memset(&v->reply, 0, sizeof(v->reply));
-	/* Sender authentication (issue 5) plugs in here, before content:
-	 * a DMARC p=reject failure (RFC 7489 6.7) becomes MX_VERDICT_REJECT
-	 * with 550 5.7.1, a temperror of SPF/DKIM/DMARC under a tempfail
-	 * policy becomes MX_VERDICT_TEMPFAIL (451 4.7.5), and p=quarantine
-	 * becomes MX_VERDICT_QUARANTINE. The strongest action wins (the
-	 * enum is ordered accept < quarantine < tempfail < reject), and of
-	 * equal actions the first check's reply is kept. */
+	verdict_spf(v);
+	verdict_dmarc(v);
+	verdict_temperror(v);
 	switch (v->content_action) {
 	case MX_VERDICT_CONTENT_REJECT:
-		v->action = MX_VERDICT_REJECT;
-		v->reply = v->content_reply.code >= 500 && v->content_reply.code <= 599 &&
-			v->content_reply.text != NULL ? v->content_reply : content_default;
+		verdict_raise(v, MX_VERDICT_REJECT, v->content_reply.code >= 500 &&
+				v->content_reply.code <= 599 && v->content_reply.text != NULL ?
+				&v->content_reply : &content_default);
 		break;
 	case MX_VERDICT_CONTENT_QUARANTINE:
-		v->action = MX_VERDICT_QUARANTINE;
+		verdict_raise(v, MX_VERDICT_QUARANTINE, NULL);
 		break;
 	default:
 		break;

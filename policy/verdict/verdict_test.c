@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of mx_verdict: result names (RFC 8601 words), out-of-range
  * values never index past the tables, the JSON "checks" member, and the
- * composition of the content outcome into the action and its reply. */
+ * composition of the content outcome and of sender authentication into
+ * the action and its reply. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -122,6 +123,89 @@ test_compose(void **state)
 	}
 }
 
+/* Sender authentication through compose: each mode, pct's outcome (the
+ * disposition), temperror under both policies, and the strongest action
+ * winning over content. */
+static void
+test_compose_auth(void **state)
+{
+	enum { OFF = MX_VERDICT_MODE_OFF, REC = MX_VERDICT_MODE_RECORD,
+		ENF = MX_VERDICT_MODE_ENFORCE };
+	enum { DN = MX_VERDICT_DMARC_NONE, DQ = MX_VERDICT_DMARC_QUARANTINE,
+		DR = MX_VERDICT_DMARC_REJECT };
+	static const struct {
+		int spf_mode, dmarc_mode;
+		bool tempfail;
+		enum mx_auth_result spf, dmarc;
+		int disposition;
+		enum mx_verdict_content content;
+		const char *exp;
+		enum mx_verdict_action action;
+		const char *reply;
+	} t[] = {
+		/* Off and record never change the action. */
+		{ OFF, OFF, true, MX_AUTH_FAIL, MX_AUTH_FAIL, DR, 0, NULL, MX_VERDICT_ACCEPT, "" },
+		{ REC, REC, false, MX_AUTH_FAIL, MX_AUTH_FAIL, DR, 0, NULL, MX_VERDICT_ACCEPT, "" },
+		{ REC, REC, true, MX_AUTH_TEMPERROR, MX_AUTH_TEMPERROR, DN, 0, NULL,
+			MX_VERDICT_ACCEPT, "" },
+		/* SPF enforce: fail is 550 5.7.23 with the explanation. */
+		{ ENF, OFF, false, MX_AUTH_FAIL, MX_AUTH_NONE, DN, 0, "Not authorized by example.org",
+			MX_VERDICT_REJECT, "550 5.7.23 SPF validation failed: Not authorized by example.org" },
+		{ ENF, OFF, false, MX_AUTH_FAIL, MX_AUTH_NONE, DN, 0, NULL,
+			MX_VERDICT_REJECT, "550 5.7.23 SPF validation failed" },
+		{ ENF, OFF, false, MX_AUTH_SOFTFAIL, MX_AUTH_NONE, DN, 0, NULL, MX_VERDICT_ACCEPT, "" },
+		{ ENF, OFF, false, MX_AUTH_PASS, MX_AUTH_NONE, DN, 0, NULL, MX_VERDICT_ACCEPT, "" },
+		/* DMARC enforce: reject only when the disposition (after
+		 * pct=) is reject; sampled out (disposition none) passes. */
+		{ OFF, ENF, false, MX_AUTH_NONE, MX_AUTH_FAIL, DR, 0, NULL, MX_VERDICT_REJECT,
+			"550 5.7.1 Message rejected by the DMARC policy of example.org" },
+		{ OFF, ENF, false, MX_AUTH_NONE, MX_AUTH_FAIL, DN, 0, NULL, MX_VERDICT_ACCEPT, "" },
+		{ OFF, ENF, false, MX_AUTH_NONE, MX_AUTH_PASS, DR, 0, NULL, MX_VERDICT_ACCEPT, "" },
+		{ OFF, ENF, false, MX_AUTH_NONE, MX_AUTH_FAIL, DQ, 0, NULL,
+			MX_VERDICT_QUARANTINE, "" },
+		/* temperror: accept or 451 4.4.3, enforce checks only. */
+		{ ENF, OFF, false, MX_AUTH_TEMPERROR, MX_AUTH_NONE, DN, 0, NULL, MX_VERDICT_ACCEPT, "" },
+		{ ENF, OFF, true, MX_AUTH_TEMPERROR, MX_AUTH_NONE, DN, 0, NULL, MX_VERDICT_TEMPFAIL,
+			"451 4.4.3 Temporary DNS failure checking the sender, try again later" },
+		{ OFF, ENF, true, MX_AUTH_NONE, MX_AUTH_TEMPERROR, DN, 0, NULL, MX_VERDICT_TEMPFAIL,
+			"451 4.4.3 Temporary DNS failure checking the sender, try again later" },
+		/* Content reject wins over an auth quarantine or tempfail. */
+		{ OFF, ENF, false, MX_AUTH_NONE, MX_AUTH_FAIL, DQ, MX_VERDICT_CONTENT_REJECT, NULL,
+			MX_VERDICT_REJECT, "554 5.7.1 Phishing" },
+		{ OFF, ENF, true, MX_AUTH_NONE, MX_AUTH_TEMPERROR, DN, MX_VERDICT_CONTENT_REJECT,
+			NULL, MX_VERDICT_REJECT, "554 5.7.1 Phishing" },
+		/* An auth reject wins over a content quarantine; of two
+		 * rejects the first (SPF, then DMARC) keeps its reply. */
+		{ OFF, ENF, false, MX_AUTH_NONE, MX_AUTH_FAIL, DR, MX_VERDICT_CONTENT_QUARANTINE, NULL,
+			MX_VERDICT_REJECT, "550 5.7.1 Message rejected by the DMARC policy of example.org" },
+		{ ENF, ENF, false, MX_AUTH_FAIL, MX_AUTH_FAIL, DR, MX_VERDICT_CONTENT_REJECT, NULL,
+			MX_VERDICT_REJECT, "550 5.7.23 SPF validation failed" },
+		{ OFF, ENF, false, MX_AUTH_NONE, MX_AUTH_FAIL, DR, MX_VERDICT_CONTENT_REJECT, NULL,
+			MX_VERDICT_REJECT, "550 5.7.1 Message rejected by the DMARC policy of example.org" },
+	};
+	char buf[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct mx_verdict v;
+
+		mx_verdict_init(&v);
+		v.spf = t[i].spf;
+		v.dmarc = t[i].dmarc;
+		v.auth.spf_mode = (enum mx_verdict_mode)t[i].spf_mode;
+		v.auth.dmarc_mode = (enum mx_verdict_mode)t[i].dmarc_mode;
+		v.auth.temperror_tempfail = t[i].tempfail;
+		v.auth.dmarc_disposition = (enum mx_verdict_dmarc)t[i].disposition;
+		v.auth.spf_explanation = t[i].exp;
+		v.auth.from_domain = "example.org";
+		mx_verdict_set_content(&v, t[i].content, 5, 554, "5.7.1 Phishing");
+		mx_verdict_compose(&v);
+		mx_verdict_reply_format(&v.reply, buf, sizeof(buf));
+		if (v.action != t[i].action || strcmp(buf, t[i].reply) != 0)
+			fail_msg("case %zu: %s '%s'", i, mx_verdict_action_name(v.action), buf);
+	}
+}
+
 static void
 test_reply_format_bounds(void **state)
 {
@@ -144,6 +228,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_json_checks),
 		cmocka_unit_test(test_compose),
+		cmocka_unit_test(test_compose_auth),
 		cmocka_unit_test(test_reply_format_bounds),
 	};
 
