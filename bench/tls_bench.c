@@ -2,7 +2,8 @@
 /*
  * tls_bench.c: TLS handshakes per second on one core (issue 4).
  *
- *   tls_bench [N]      default N: 400 handshakes per row
+ *   tls_bench [N] [--backend mbedtls|openssl|both]
+ *                      default N: 400 handshakes per row; default both
  *
  * Suite TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256, TLS 1.2, an ECDSA P-256
  * certificate made at start with the openssl command (exit 77 without it).
@@ -20,7 +21,8 @@
  *   mbedTLS writes each message on its own). hs/s is wall
  *   clock (client and server run on two cores at once); srv_hs/s divides
  *   by the server thread's CPU time (TLS, TCP accept and close, polling).
- *   Resumed rows resume the first session with its ticket.
+ *   Resumed rows resume the first session with its ticket. One pair of
+ *   rows per crypto/tls backend (issue 8): mxedge-mbedtls, mxedge-openssl.
  *
  * A benchmark, not a test: it asserts nothing about speed; it fails only
  * when a handshake fails or the counts do not add up.
@@ -466,8 +468,9 @@ srv_start(struct srv *s, struct mx_tls_ctx *ctx, uint16_t *port)
  * in time. The server's CPU time is measured from the client's second
  * connection on (the first is the warm-up) to the end. */
 static int
-edge_run(struct mx_tls_ctx *ctx, unsigned n, bool resume)
+edge_run(struct mx_tls_ctx *ctx, unsigned n, bool resume, const char *be)
 {
+	char name[40];
 	struct mx_tls_stats *st = mx_tls_ctx_stats(ctx);
 	uint64_t hs0, res0, t_end;
 	struct cli c;
@@ -521,21 +524,24 @@ edge_run(struct mx_tls_ctx *ctx, unsigned n, bool resume)
 				(unsigned long long)(atomic_load(&st->resumed) - res0), n);
 		return -1;
 	}
-	row(resume ? "mxedge resumed" : "mxedge full", n, w0, c0);
+	snprintf(name, sizeof(name), "mxedge-%s %s", be, resume ? "resumed" : "full");
+	row(name, n, w0, c0);
 	printf("%-22s %6s %10s %10.1f  (client thread CPU)\n", "", "", "",
 			(double)n / c.cpu_s);
 	return 0;
 }
 
 static int
-edge_bench(const char *crt, const char *key, unsigned n)
+edge_bench(const char *crt, const char *key, unsigned n, enum mx_tls_backend be)
 {
+	const char *bname = be == MX_TLS_BACKEND_OPENSSL ? "openssl" : "mbedtls";
 	struct mx_tls_conf cf;
 	struct mx_tls_ctx *ctx = NULL;
 	char err[256];
 	int rc;
 
 	mx_tls_conf_defaults(&cf);
+	cf.backend = be;
 	cf.cert_files[0] = crt;
 	cf.key_files[0] = key;
 	cf.n_certs = 1;
@@ -547,9 +553,9 @@ edge_bench(const char *crt, const char *key, unsigned n)
 		fprintf(stderr, "mx_tls_ctx_create: %s\n", err);
 		return -1;
 	}
-	rc = edge_run(ctx, n, false);
+	rc = edge_run(ctx, n, false, bname);
 	if (rc == 0)
-		rc = edge_run(ctx, n, true);
+		rc = edge_run(ctx, n, true, bname);
 	mx_tls_ctx_free(ctx);
 	return rc;
 }
@@ -559,10 +565,15 @@ main(int argc, char **argv)
 {
 	char dir[64], crt[128], key[128], cmd[512];
 	unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 400;
+	bool mbed = true, ossl = true;
 	int rc;
 
-	if (n == 0 || n > 1000000) {
-		fprintf(stderr, "usage: tls_bench [N]\n");
+	if (argc > 3 && strcmp(argv[2], "--backend") == 0) {
+		mbed = strcmp(argv[3], "openssl") != 0;
+		ossl = strcmp(argv[3], "mbedtls") != 0;
+	}
+	if (n == 0 || n > 1000000 || argc == 3 || argc > 4 || (!mbed && !ossl)) {
+		fprintf(stderr, "usage: tls_bench [N] [--backend mbedtls|openssl|both]\n");
 		return 2;
 	}
 	if (system("openssl version >/dev/null 2>&1") != 0) {
@@ -584,8 +595,10 @@ main(int argc, char **argv)
 		printf("%-22s %6s %10s %10s\n", "row", "n", "hs/s", "srv_hs/s");
 		rc = ceil_run(crt, key, n);
 	}
-	if (rc == 0)
-		rc = edge_bench(crt, key, n);
+	if (rc == 0 && mbed)
+		rc = edge_bench(crt, key, n, MX_TLS_BACKEND_MBEDTLS);
+	if (rc == 0 && ossl)
+		rc = edge_bench(crt, key, n, MX_TLS_BACKEND_OPENSSL);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);

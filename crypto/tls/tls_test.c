@@ -34,6 +34,9 @@
 #include "mx_tls.h"
 
 static char dir[64];
+/* The backend the group runs on: every test but the profile ones runs
+ * once per backend (main). */
+static enum mx_tls_backend backend;
 
 static void
 path_of(char *buf, size_t size, const char *name)
@@ -56,9 +59,18 @@ make_cert(const char *name, const char *newkey, const char *san, int days)
 }
 
 static int
-setup_certs(void **state)
+setup_mbedtls(void **state)
 {
 	(void)state;
+	backend = MX_TLS_BACKEND_MBEDTLS;
+	return 0;
+}
+
+static int
+setup_openssl(void **state)
+{
+	(void)state;
+	backend = MX_TLS_BACKEND_OPENSSL;
 	return 0;
 }
 
@@ -74,7 +86,40 @@ struct srv {
 	bool closed;
 	int close_err;
 	size_t echoed;
+	size_t blast;                /* > 0: answer the first bytes with this many */
+	long blast_rc;               /* what the one mx_stream_send returned */
 };
+
+static uint8_t
+blast_byte(size_t i)
+{
+	return (uint8_t)(i * 13 + 5);
+}
+
+/* Answers the client's first bytes with s->blast bytes in one send, more
+ * than the TLS stream's 4 KiB plaintext staging buffer: with room in the
+ * raw stream, all of it must be taken at once (a short count would wait
+ * for an on_writable that no raw event ever brings). */
+static void
+srv_blast(struct mx_stream *st, struct srv *s)
+{
+	uint8_t *buf;
+	const uint8_t *p;
+	size_t i, n;
+
+	n = mx_stream_read_view(st, &p);
+	if (n == 0)
+		return;
+	mx_stream_consume(st, n);
+	buf = malloc(s->blast);
+	assert_non_null(buf);
+	for (i = 0; i < s->blast; i++)
+		buf[i] = blast_byte(i);
+	s->blast_rc = mx_stream_send(st, buf, s->blast);
+	free(buf);
+	s->blast = 0;
+	mx_stream_close(st);
+}
 
 static void
 srv_pump(struct mx_stream *st, struct srv *s)
@@ -83,6 +128,10 @@ srv_pump(struct mx_stream *st, struct srv *s)
 	size_t n;
 	long k;
 
+	if (s->blast > 0) {
+		srv_blast(st, s);
+		return;
+	}
 	for (;;) {
 		n = mx_stream_read_view(st, &p);
 		if (n == 0)
@@ -162,6 +211,7 @@ struct cli {
 	int min_minor, max_minor;
 	const int *suites;
 	size_t total, chunk;
+	size_t expect;               /* > 0: send one byte, read this many */
 	mbedtls_ssl_session *save;  /* out: session after the handshake */
 	mbedtls_ssl_session *resume; /* in: session to resume */
 	/* results */
@@ -235,6 +285,22 @@ cli_exchange(struct cli *c, mbedtls_ssl_context *ssl)
 	}
 }
 
+/* One byte out, then c->expect bytes of the server's pattern back. */
+static void
+cli_expect(struct cli *c, mbedtls_ssl_context *ssl)
+{
+	uint8_t go = '!', *in;
+	size_t i;
+
+	in = malloc(c->expect);
+	c->data_ok = in != NULL && cli_write_all(ssl, &go, 1) == 0 &&
+		cli_read_all(ssl, in, c->expect) == 0;
+	for (i = 0; c->data_ok && i < c->expect; i++)
+		if (in[i] != blast_byte(i))
+			c->data_ok = false;
+	free(in);
+}
+
 static void *
 cli_main(void *arg)
 {
@@ -277,7 +343,10 @@ cli_main(void *arg)
 	cli_peer(c, &ssl);
 	if (c->save != NULL)
 		(void)mbedtls_ssl_get_session(&ssl, c->save);
-	cli_exchange(c, &ssl);
+	if (c->expect > 0)
+		cli_expect(c, &ssl);
+	else
+		cli_exchange(c, &ssl);
 	(void)mbedtls_ssl_close_notify(&ssl);
 out:
 	mbedtls_net_free(&net);
@@ -358,6 +427,7 @@ ctx_make(const char *const *names, unsigned n, enum mx_tls_version minv,
 	unsigned i;
 
 	mx_tls_conf_defaults(&cf);
+	cf.backend = backend;
 	for (i = 0; i < n; i++) {
 		snprintf(file, sizeof(file), "%s.crt", names[i]);
 		path_of(cert[i], sizeof(cert[i]), file);
@@ -435,6 +505,32 @@ test_echo_tiny_buffers(void **state)
 
 	(void)state;
 	echo_with(&r);
+}
+
+/* A reply larger than the 4 KiB plaintext staging buffer (a long
+ * multi-line EHLO reply) goes out in one send when the raw stream has
+ * room, and reaches the client whole. */
+static void
+test_send_larger_than_buffer(void **state)
+{
+	static const char *const names[] = { "rsa", "ec" };
+	struct mx_tls_ctx *ctx = ctx_make(names, 2, MX_TLS_V1_0, MX_TLS_SUITES_DEFAULT);
+	const struct run r = { 65536, 65536 };
+	struct srv s;
+	struct cli c;
+	uint16_t port;
+
+	(void)state;
+	srv_start(&s, ctx, &r, &port);
+	s.blast = 3 * 4096 + 100;
+	cli_defaults(&c, port);
+	c.expect = s.blast;
+	run_client(&s, &c);
+	assert_int_equal(c.hs_rc, 0);
+	assert_int_equal(s.blast_rc, (long)c.expect);
+	assert_true(c.data_ok);
+	srv_stop(&s);
+	mx_tls_ctx_free(ctx);
 }
 
 static void
@@ -643,6 +739,8 @@ test_hygiene(void **state)
 	(void)state;
 	for (i = 0; i < MX_ARRAY_SIZE(cases); i++) {
 		mx_tls_conf_defaults(&cf);
+		cf.backend = backend;
+	cf.backend = backend;
 		snprintf(file, sizeof(file), "%s.crt", cases[i].name);
 		path_of(cert, sizeof(cert), file);
 		snprintf(file, sizeof(file), "%s.key",
@@ -695,19 +793,323 @@ make_all(void)
 	return 0;
 }
 
+/* ---- TLS policy: matching tables, profile checks, reload ---- */
+
+static struct mx_addr
+addr_of(const char *s)
+{
+	struct mx_addr a;
+
+	assert_int_equal(mx_addr_parse(s, 0, &a), 0);
+	return a;
+}
+
+static void
+test_cidr_match(void **state)
+{
+	static const struct {
+		const char *net;
+		unsigned prefix;
+		const char *addr;
+		bool match;
+	} cases[] = {
+		{ "192.0.2.0", 24, "192.0.2.77", true },
+		{ "192.0.2.0", 24, "192.0.3.1", false },
+		{ "192.0.2.128", 25, "192.0.2.127", false },
+		{ "192.0.2.128", 25, "192.0.2.200", true },
+		{ "10.0.0.0", 8, "10.255.255.255", true },
+		{ "127.0.0.2", 32, "127.0.0.2", true },
+		{ "127.0.0.2", 32, "127.0.0.1", false },
+		{ "0.0.0.0", 0, "203.0.113.9", true },
+		{ "198.18.0.0", 15, "198.19.1.1", true },
+		{ "198.18.0.0", 15, "198.20.0.1", false },
+		{ "2001:db8::", 32, "2001:db8:1::5", true },
+		{ "2001:db8::", 32, "2001:db9::5", false },
+		{ "2001:db8::", 33, "2001:db8:8000::1", false },
+		{ "192.0.2.0", 24, "::ffff:192.0.2.5", true },  /* dual-stack peer */
+		{ "192.0.2.0", 24, "2001:db8::1", false },      /* family differs */
+		{ "2001:db8::", 32, "192.0.2.1", false },
+		{ "192.0.2.0", 33, "192.0.2.1", false },         /* prefix too long */
+	};
+	struct mx_addr net, a;
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < MX_ARRAY_SIZE(cases); i++) {
+		net = addr_of(cases[i].net);
+		a = addr_of(cases[i].addr);
+		if (mx_tls_cidr_match(&net, cases[i].prefix, &a) != cases[i].match)
+			fail_msg("case %u: %s/%u vs %s", i, cases[i].net, cases[i].prefix,
+					cases[i].addr);
+	}
+}
+
+static void
+test_domain_and_name_match(void **state)
+{
+	static const struct {
+		const char *pat, *name;
+		bool domain, cert;   /* sender-domain rule, cert_match rule */
+	} cases[] = {
+		{ "example.com", "example.com", true, true },
+		{ "example.com", "EXAMPLE.Com", true, true },
+		{ "example.com", "mail.example.com", false, false },
+		{ ".example.com", "mail.example.com", true, false },
+		{ ".example.com", "a.b.example.com", true, false },
+		{ ".example.com", "example.com", false, false },
+		{ ".example.com", "badexample.com", false, false },
+		{ "*.example.com", "mail.example.com", false, true },
+		{ "*.example.com", "MAIL.example.COM", false, true },
+		{ "*.example.com", "a.b.example.com", false, false },  /* one label */
+		{ "*.example.com", "example.com", false, false },
+		{ "*.example.com", ".example.com", false, false },
+		{ "example.com", "example.com.evil", false, false },
+		{ "example.com", "", false, false },
+	};
+	struct mx_str d;
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < MX_ARRAY_SIZE(cases); i++) {
+		d.p = cases[i].name;
+		d.len = strlen(cases[i].name);
+		if (mx_tls_domain_match(cases[i].pat, d) != cases[i].domain)
+			fail_msg("domain case %u: %s vs %s", i, cases[i].pat, cases[i].name);
+		if (mx_tls_name_match(cases[i].pat, d.p, d.len) != cases[i].cert)
+			fail_msg("name case %u: %s vs %s", i, cases[i].pat, cases[i].name);
+	}
+}
+
+static void
+test_policy_first_match(void **state)
+{
+	struct mx_tls_profile pr[3];
+	struct mx_tls_policy pol = { pr, 3 };
+	static const struct {
+		const char *addr, *domain;
+		int want;
+	} cases[] = {
+		{ "192.0.2.9", "", 0 },                  /* address, first profile */
+		{ "192.0.2.9", "partner.test", 0 },      /* both match: first wins */
+		{ "198.51.100.1", "partner.test", 1 },
+		{ "198.51.100.1", "mx.partner.test", 2 },
+		{ "198.51.100.1", "partner.test.evil", -1 },
+		{ "192.0.2.200", "bank.test", 2 },       /* second net of profile 2 */
+		{ "198.51.100.1", "", -1 },
+	};
+	struct mx_addr a;
+	struct mx_str d;
+	unsigned i;
+
+	(void)state;
+	memset(pr, 0, sizeof(pr));
+	pr[0].clients[0] = addr_of("192.0.2.0");
+	pr[0].client_prefix[0] = 25;
+	pr[0].n_clients = 1;
+	pr[1].sender_domains[0] = "partner.test";
+	pr[1].n_sender_domains = 1;
+	pr[2].sender_domains[0] = ".partner.test";
+	pr[2].sender_domains[1] = "bank.test";
+	pr[2].n_sender_domains = 2;
+	pr[2].clients[0] = addr_of("203.0.113.0");
+	pr[2].client_prefix[0] = 24;
+	pr[2].clients[1] = addr_of("192.0.2.128");
+	pr[2].client_prefix[1] = 25;
+	pr[2].n_clients = 2;
+	for (i = 0; i < MX_ARRAY_SIZE(cases); i++) {
+		a = addr_of(cases[i].addr);
+		d.p = cases[i].domain;
+		d.len = strlen(cases[i].domain);
+		if (mx_tls_policy_match(&pol, &a, d) != cases[i].want)
+			fail_msg("case %u: %s %s: want %d", i, cases[i].addr, cases[i].domain,
+					cases[i].want);
+	}
+}
+
+/* Profiles refused at create, each with a message naming the profile. */
+static void
+test_profile_checks(void **state)
+{
+	struct {
+		const char *what;
+		int rc;
+	} cases[] = {
+		{ "ok", 0 },
+		{ "no match", -EINVAL },
+		{ "unknown cipher", -EINVAL },
+		{ "required without ca", -EINVAL },
+		{ "missing ca", -ENOENT },
+		{ "bad pattern", -EINVAL },
+	};
+	char cert[128], key[128], ca[128], err[256];
+	struct mx_tls_profile p;
+	struct mx_tls_policy pol = { &p, 1 };
+	struct mx_tls_conf cf;
+	struct mx_tls_ctx *ctx;
+	unsigned i;
+	int rc;
+
+	(void)state;
+	path_of(cert, sizeof(cert), "rsa.crt");
+	path_of(key, sizeof(key), "rsa.key");
+	path_of(ca, sizeof(ca), "ec.crt");
+	for (i = 0; i < MX_ARRAY_SIZE(cases); i++) {
+		mx_tls_conf_defaults(&cf);
+		cf.backend = backend;
+	cf.backend = backend;
+		cf.cert_files[0] = cert;
+		cf.key_files[0] = key;
+		cf.n_certs = 1;
+		memset(&p, 0, sizeof(p));
+		p.name = "partners";
+		p.sender_domains[0] = "partner.test";
+		p.n_sender_domains = 1;
+		p.client_cert = MX_TLS_CLIENT_CERT_REQUIRED;
+		p.ca_file = ca;
+		p.cert_match = "*.partner.test";
+		if (i == 1)
+			p.n_sender_domains = 0;
+		if (i == 2) {
+			p.ciphers[0] = "TLS-NO-SUCH-SUITE";
+			p.n_ciphers = 1;
+		}
+		if (i == 3)
+			p.ca_file = NULL;
+		if (i == 4)
+			p.ca_file = "/nonexistent/ca.pem";
+		if (i == 5)
+			p.cert_match = "a.*.test";
+		err[0] = '\0';
+		ctx = NULL;
+		rc = mx_tls_ctx_create_policy(&cf, &pol, &ctx, err, sizeof(err));
+		if (rc != cases[i].rc)
+			fail_msg("%s: rc %d (%s)", cases[i].what, rc, err);
+		if (rc != 0 && strstr(err, "partners") == NULL)
+			fail_msg("%s: message does not name the profile: %s", cases[i].what, err);
+		mx_tls_ctx_free(ctx);
+	}
+}
+
+/* A reload with a refused certificate changes nothing; a good one
+ * replaces the certificates. */
+static void
+test_reload(void **state)
+{
+	char cert[128], key[128], err[256];
+	const char *files[2];
+	long days[2];
+	struct mx_tls_conf cf;
+	struct mx_tls_ctx *ctx;
+
+	(void)state;
+	mx_tls_conf_defaults(&cf);
+	cf.backend = backend;
+	path_of(cert, sizeof(cert), "rsa.crt");
+	path_of(key, sizeof(key), "rsa.key");
+	cf.cert_files[0] = cert;
+	cf.key_files[0] = key;
+	cf.n_certs = 1;
+	cf.workers = 2;
+	assert_int_equal(mx_tls_ctx_create_policy(&cf, NULL, &ctx, err, sizeof(err)), 0);
+	path_of(cert, sizeof(cert), "weak.crt");
+	path_of(key, sizeof(key), "weak.key");
+	assert_int_equal(mx_tls_ctx_reload(ctx, &cf, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "below 2048"));
+	assert_int_equal(mx_tls_ctx_cert_expiry(ctx, files, days, 2), 1);
+	assert_non_null(strstr(files[0], "rsa.crt"));
+	path_of(cert, sizeof(cert), "ec.crt");
+	path_of(key, sizeof(key), "ec.key");
+	assert_int_equal(mx_tls_ctx_reload(ctx, &cf, NULL, err, sizeof(err)), 0);
+	assert_int_equal(mx_tls_ctx_cert_expiry(ctx, files, days, 2), 1);
+	assert_non_null(strstr(files[0], "ec.crt"));
+	assert_true(days[0] >= 363 && days[0] <= 365);
+	cf.workers = 3;
+	assert_int_equal(mx_tls_ctx_reload(ctx, &cf, NULL, err, sizeof(err)), -EINVAL);
+	mx_tls_ctx_free(ctx);
+}
+
+/* A TLS 1.3 floor: refused at create by mbedTLS 2.28 (which has no TLS
+ * 1.3) with an error that says why, accepted by OpenSSL. */
+static void
+test_min_version_1_3(void **state)
+{
+	struct mx_tls_conf cf;
+	struct mx_tls_ctx *ctx = NULL;
+	char cert[128], key[128], err[256];
+	int rc;
+
+	(void)state;
+	mx_tls_conf_defaults(&cf);
+	cf.backend = backend;
+	path_of(cert, sizeof(cert), "rsa.crt");
+	path_of(key, sizeof(key), "rsa.key");
+	cf.cert_files[0] = cert;
+	cf.key_files[0] = key;
+	cf.n_certs = 1;
+	cf.min_version = MX_TLS_V1_3;
+	err[0] = '\0';
+	rc = mx_tls_ctx_create(&cf, &ctx, err, sizeof(err));
+	if (backend == MX_TLS_BACKEND_MBEDTLS) {
+		assert_int_equal(rc, -EINVAL);
+		assert_null(ctx);
+		assert_non_null(strstr(err, "openssl"));
+		return;
+	}
+	assert_int_equal(rc, 0);
+	mx_tls_ctx_free(ctx);
+}
+
+/* A TLS 1.3 floor refuses the mbedTLS client (TLS 1.2 at most): counted
+ * as a version failure. */
+static void
+test_tls13_floor_refuses_tls12(void **state)
+{
+	static const char *const names[] = { "rsa" };
+	const struct run r = { 65536, 65536 };
+	struct mx_tls_ctx *ctx;
+	struct srv s;
+	struct cli c;
+	uint16_t port;
+
+	(void)state;
+	if (backend != MX_TLS_BACKEND_OPENSSL)
+		return;
+	ctx = ctx_make(names, 1, MX_TLS_V1_3, MX_TLS_SUITES_DEFAULT);
+	srv_start(&s, ctx, &r, &port);
+	cli_defaults(&c, port);
+	run_client(&s, &c);
+	assert_int_not_equal(c.hs_rc, 0);
+	assert_true(s.closed);
+	assert_int_equal(atomic_load(&mx_tls_ctx_stats(ctx)->fail_version), 1);
+	srv_stop(&s);
+	mx_tls_ctx_free(ctx);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hygiene),
+		cmocka_unit_test(test_min_version_1_3),
+		cmocka_unit_test(test_tls13_floor_refuses_tls12),
 		cmocka_unit_test(test_echo),
 		cmocka_unit_test(test_echo_tiny_buffers),
+		cmocka_unit_test(test_send_larger_than_buffer),
 		cmocka_unit_test(test_rsa_when_client_wants_rsa),
 		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_min_version_refused),
 		cmocka_unit_test(test_old_version_best_effort),
 		cmocka_unit_test(test_suite_policy),
 		cmocka_unit_test(test_ticket_resumption),
+		cmocka_unit_test(test_reload),
+	};
+	/* Profiles run on the mbedTLS backend only (tls_ossl_ctx.c refuses
+	 * them); the matchers are backend-neutral (tls.c). */
+	const struct CMUnitTest mbed_only[] = {
+		cmocka_unit_test(test_cidr_match),
+		cmocka_unit_test(test_domain_and_name_match),
+		cmocka_unit_test(test_policy_first_match),
+		cmocka_unit_test(test_profile_checks),
 	};
 	char cmd[128];
 	int rc;
@@ -721,7 +1123,9 @@ main(void)
 		fprintf(stderr, "cannot make test certificates in %s\n", dir);
 		return 1;
 	}
-	rc = cmocka_run_group_tests(tests, setup_certs, NULL);
+	rc = cmocka_run_group_tests_name("mbedtls", tests, setup_mbedtls, NULL);
+	rc |= cmocka_run_group_tests_name("mbedtls-profiles", mbed_only, setup_mbedtls, NULL);
+	rc |= cmocka_run_group_tests_name("openssl", tests, setup_openssl, NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);

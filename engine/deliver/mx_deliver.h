@@ -26,11 +26,21 @@
 
 struct mx_msg;
 
+/* The TLS of the relay's hop to the downstream, for the verdict log
+ * ("relay_tls"). All NULL: the delivery does no downstream TLS (spool, or
+ * delivery.tls off). Static strings. */
+struct mx_deliver_tls {
+	const char *version; /* "TLSv1.2"; NULL: the hop stayed plaintext */
+	const char *cipher;
+	const char *verify;  /* "ok", "not verified", "not offered", or why it failed */
+};
+
 struct mx_deliver_result {
 	int code;            /* SMTP reply code for the client */
 	char text[256];      /* enhanced status code and text, no CRLF: "2.0.0 Ok: queued as ID" */
 	const char *via;     /* "relay" or "spool" */
 	uint64_t latency_us; /* submit to result */
+	struct mx_deliver_tls tls;
 };
 
 typedef void mx_deliver_done_fn(void *arg, const struct mx_deliver_result *res);

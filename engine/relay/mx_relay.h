@@ -28,6 +28,7 @@ struct mx_loop;
 struct mx_conf;
 struct mx_stats;
 struct mx_deliver;
+struct mx_tls_client;
 
 /* Returns 0 or -errno. conf is read at create and on mx_relay_set_conf;
  * the relay keeps no pointer into it past those calls except via a ref it
@@ -37,6 +38,11 @@ int mx_relay_create(struct mx_loop *loop, struct mx_conf *conf,
 /* New submissions use the new downstream and timeouts; pooled connections
  * to an old downstream are closed when idle. */
 void mx_relay_set_conf(struct mx_relay *r, struct mx_conf *conf);
+/* The TLS client for delivery.tls (mx_tls.h), made on the control thread
+ * and outliving the relay; NULL: none. With delivery.tls opportunistic and
+ * no client the hop stays plaintext; with verify every message gets
+ * 451 4.7.5. Call before the first submission. */
+void mx_relay_set_tls(struct mx_relay *r, struct mx_tls_client *cl);
 struct mx_deliver *mx_relay_deliver(struct mx_relay *r);
 unsigned mx_relay_in_flight(const struct mx_relay *r);
 /* Fails every in-flight message with 451 (their done runs), closes all
@@ -114,7 +120,7 @@ enum mx_relay_cap {
 	MX_RELAY_CAP_8BITMIME = 1u << 2,   /* RFC 6152 */
 	MX_RELAY_CAP_SMTPUTF8 = 1u << 3,   /* RFC 6531 */
 	MX_RELAY_CAP_CHUNKING = 1u << 4,   /* RFC 3030: noted, DATA used regardless */
-	MX_RELAY_CAP_STARTTLS = 1u << 5,   /* RFC 3207: noted, not used yet */
+	MX_RELAY_CAP_STARTTLS = 1u << 5,   /* RFC 3207: used with delivery.tls */
 };
 
 struct mx_relay_caps {

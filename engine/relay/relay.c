@@ -29,6 +29,14 @@
  * and before its reply leaves the outcome unknown: the client gets 451,
  * so a duplicate is possible and a loss is not (RFC 1047).
  *
+ * TLS (delivery.tls, RFC 3207). After EHLO, STARTTLS when configured and
+ * offered; on 220 the raw stream is wrapped in a client TLS stream
+ * (mx_tls.h) that reports through the same callbacks (on_connected when
+ * the handshake and the certificate check passed), then EHLO again (4.2).
+ * verify: no STARTTLS or a failed check answers the job 451 4.7.5 and
+ * sends nothing; opportunistic: plaintext when STARTTLS is not offered.
+ * Each job's result carries the hop's TLS for the verdict log.
+ *
  * Threading: everything runs on the owning worker's loop thread; done()
  * runs from the loop (end of a stream callback or a zero-delay timer),
  * never inside submit. Nothing here blocks; connections and jobs are
@@ -49,6 +57,7 @@
 #include "mx_relay.h"
 #include "mx_stream.h"
 #include "mx_timer.h"
+#include "mx_tls.h"
 
 #define RELAY_LOG "mxedge.engine.relay"
 /* Longest path we relay: the SMTP session bounds a command line to 512
@@ -64,6 +73,8 @@ enum relay_state {
 	RS_GREETING,  /* waiting for 220 */
 	RS_EHLO,
 	RS_HELO,
+	RS_STARTTLS,  /* STARTTLS sent, waiting for 220 */
+	RS_TLS_HS,    /* TLS handshake with the downstream */
 	RS_READY,     /* between transactions, taking a job or parking */
 	RS_IDLE,      /* parked in the pool */
 	RS_ENVELOPE,  /* MAIL/RCPT/DATA sent or being sent, reading replies */
@@ -78,6 +89,8 @@ static const char *const relay_state_name[] = {
 	[RS_GREETING] = "greeting",
 	[RS_EHLO] = "EHLO",
 	[RS_HELO] = "HELO",
+	[RS_STARTTLS] = "STARTTLS",
+	[RS_TLS_HS] = "TLS handshake",
 	[RS_READY] = "ready",
 	[RS_IDLE] = "idle",
 	[RS_ENVELOPE] = "envelope",
@@ -124,6 +137,9 @@ struct relay_conn {
 	struct mx_relay_caps caps;
 	struct relay_job *job;
 	unsigned n_txn;                    /* transactions started on it */
+	bool tls_on;                       /* STARTTLS done: c->st is the TLS stream */
+	struct mx_deliver_tls tls;         /* what the verdict log says of this hop */
+	char tls_name[256];                /* SNI and the name the certificate must match */
 
 	/* commands waiting for send space */
 	size_t out_len, out_off;
@@ -170,6 +186,7 @@ struct mx_relay {
 	unsigned n_done;
 	unsigned n_active;
 	uint64_t next_handle;
+	struct mx_tls_client *tls;        /* delivery.tls; NULL: none made */
 	struct mx_timer defer;            /* runs done() for results made outside callbacks */
 	bool freeing;
 };
@@ -393,7 +410,8 @@ static bool
 conn_opening(const struct relay_conn *c)
 {
 	return c->state == RS_CONNECTING || c->state == RS_GREETING ||
-		c->state == RS_EHLO || c->state == RS_HELO;
+		c->state == RS_EHLO || c->state == RS_HELO || c->state == RS_STARTTLS ||
+		c->state == RS_TLS_HS;
 }
 
 /* From here on the connection takes no work and no longer counts against
@@ -528,7 +546,8 @@ conn_current(const struct relay_conn *c)
 
 	return now->has_downstream && a->port == b->port && mx_addr_eq_ip(a, b) &&
 		strcmp(c->conf->helo_name, now->helo_name) == 0 &&
-		strcmp(c->conf->hostname, now->hostname) == 0;
+		strcmp(c->conf->hostname, now->hostname) == 0 &&
+		c->conf->relay_tls == now->relay_tls;
 }
 
 /* Keeps a ready connection in the pool, or closes it past the pool size. */
@@ -737,6 +756,7 @@ txn_start(struct relay_conn *c, struct relay_job *job)
 	}
 	c->job = job;
 	job->conn = c;
+	job->res.tls = c->tls;
 	c->n_txn++;
 	memset(&c->mail_ref, 0, sizeof(c->mail_ref));
 	memset(&c->rcpt_tmp, 0, sizeof(c->rcpt_tmp));
@@ -1093,11 +1113,20 @@ data_early_reply(struct relay_conn *c)
 /* ---- opening ---- */
 
 static void
-open_greeting(struct relay_conn *c)
+open_send_ehlo(struct relay_conn *c)
 {
 	const char *name = c->conf->helo_name[0] != '\0' ? c->conf->helo_name :
 			c->conf->hostname;
 
+	memset(&c->caps, 0, sizeof(c->caps));
+	c->state = RS_EHLO;
+	conn_arm(c, c->r->conf->timeout_relay_reply_ms);
+	conn_cmd(c, "EHLO %s\r\n", name);
+}
+
+static void
+open_greeting(struct relay_conn *c)
+{
 	if (c->reply.code / 100 != 2) {
 		char text[RELAY_TEXT_LOG], why[RELAY_TEXT_LOG + 16];
 
@@ -1106,10 +1135,153 @@ open_greeting(struct relay_conn *c)
 		conn_fail(c, 451, "4.4.1 downstream unavailable", why);
 		return;
 	}
-	memset(&c->caps, 0, sizeof(c->caps));
-	c->state = RS_EHLO;
+	open_send_ehlo(c);
+}
+
+/* The name the downstream's certificate must match: delivery.tls_name,
+ * else the host of delivery.downstream as written ("[::1]:25" -> "::1",
+ * "mail.example.org:25" -> "mail.example.org"). */
+static void
+tls_name_of(const struct mx_conf *cf, char *buf, size_t size)
+{
+	const char *h = cf->downstream_host, *end;
+
+	if (cf->relay_tls_name != NULL) {
+		snprintf(buf, size, "%s", cf->relay_tls_name);
+		return;
+	}
+	if (h[0] == '[') {
+		h++;
+		end = strchr(h, ']');
+	} else {
+		end = strrchr(h, ':');
+	}
+	if (end == NULL)
+		end = h + strlen(h);
+	snprintf(buf, size, "%.*s", (int)(end - h), h);
+}
+
+/* The hop cannot have the TLS delivery.tls asks for: in verify mode the
+ * job gets 451 4.7.5 (RFC 3463 "cryptographic failure": the client keeps
+ * the message and retries) and nothing is sent; opportunistic goes on in
+ * plaintext (RFC 7435 3). */
+static void
+tls_missing(struct relay_conn *c, const char *verify, const char *why)
+{
+	struct mx_relay *r = c->r;
+
+	c->tls.version = NULL;
+	c->tls.cipher = NULL;
+	c->tls.verify = verify;
+	if (c->conf->relay_tls == MX_RELAY_TLS_OPPORTUNISTIC) {
+		mx_stat_inc(r->stats, MX_STAT_RELAY_TLS_PLAIN);
+		MX_LOG_RL(MX_LOG_INFO, RELAY_LOG, "downstream %s: %s; plaintext (opportunistic)",
+				c->conf->downstream_host, why);
+		conn_ready(c);
+		return;
+	}
+	mx_stat_inc(r->stats, MX_STAT_RELAY_TLS_NOT_OFFERED);
+	if (c->job != NULL)
+		c->job->res.tls = c->tls;
+	conn_fail(c, 451, "4.7.5 downstream TLS unavailable", why);
+}
+
+/* After a 2yz to EHLO or HELO: STARTTLS first when delivery.tls asks for
+ * it and this connection has no TLS yet (RFC 3207 4). */
+static void
+open_after_ehlo(struct relay_conn *c)
+{
+	if (c->conf->relay_tls == MX_RELAY_TLS_OFF || c->tls_on) {
+		conn_ready(c);
+		return;
+	}
+	if (c->r->tls == NULL) {
+		tls_missing(c, "no TLS client", "TLS client not configured");
+		return;
+	}
+	if (!(c->caps.flags & MX_RELAY_CAP_STARTTLS)) {
+		tls_missing(c, "not offered", "STARTTLS not offered");
+		return;
+	}
+	c->state = RS_STARTTLS;
 	conn_arm(c, c->r->conf->timeout_relay_reply_ms);
-	conn_cmd(c, "EHLO %s\r\n", name);
+	conn_cmd(c, "STARTTLS\r\n");
+}
+
+/* The reply to STARTTLS. 220: the handshake starts on this connection;
+ * RFC 3207 4.2 has the client forget what it knew, so EHLO is sent again
+ * once TLS is up. */
+static void
+open_starttls(struct relay_conn *c)
+{
+	struct mx_relay *r = c->r;
+	struct mx_stream *tls;
+	int rc;
+
+	if (c->reply.code != 220) {
+		tls_missing(c, "refused", "STARTTLS refused");
+		return;
+	}
+	/* Anything after the 220 came before the handshake, in plaintext:
+	 * an injection (the CVE-2011-0411 class, client side). Taking it as
+	 * TLS or as a reply would both be wrong. */
+	if (mx_stream_readable(c->st) > 0) {
+		conn_protocol_error(c, "bytes after 220 to STARTTLS");
+		return;
+	}
+	tls_name_of(c->conf, c->tls_name, sizeof(c->tls_name));
+	rc = mx_tls_client_stream_create(r->tls, c->st, c->tls_name, &relay_conn_cb, c, &tls);
+	if (rc != 0) {
+		mx_stat_inc(r->stats, MX_STAT_RELAY_TLS_HS_FAIL);
+		c->tls.verify = "handshake failed";
+		if (c->job != NULL)
+			c->job->res.tls = c->tls;
+		conn_fail(c, 451, "4.7.5 downstream TLS unavailable",
+				rc == -ENOMEM ? "no memory for TLS" : "TLS name unusable");
+		return;
+	}
+	c->st = tls;
+	c->tls_on = true;
+	c->state = RS_TLS_HS;
+	conn_arm(c, r->conf->timeout_relay_reply_ms);
+}
+
+/* The handshake completed and the certificate passed (mx_tls.h). */
+static void
+open_tls_up(struct relay_conn *c)
+{
+	struct mx_tls_client_info ti;
+
+	if (mx_tls_client_stream_info(c->st, &ti) == 0) {
+		c->tls.version = ti.version;
+		c->tls.cipher = ti.cipher;
+		c->tls.verify = ti.verify;
+	}
+	mx_stat_inc(c->r->stats, MX_STAT_RELAY_TLS_OK);
+	open_send_ehlo(c);
+}
+
+/* The TLS stream ended during its handshake: a refused certificate
+ * (-EKEYREJECTED), a failed handshake, or a lost connection. */
+static void
+open_tls_failed(struct relay_conn *c, struct mx_stream *st, int err)
+{
+	struct mx_tls_client_info ti;
+	char why[64 + sizeof(c->tls_name)];
+
+	c->tls.version = NULL;
+	c->tls.cipher = NULL;
+	c->tls.verify = "handshake failed";
+	if (mx_tls_client_stream_info(st, &ti) == 0 && ti.verify != NULL)
+		c->tls.verify = ti.verify;
+	mx_stat_inc(c->r->stats, err == -EKEYREJECTED ? MX_STAT_RELAY_TLS_CERT_FAIL :
+			MX_STAT_RELAY_TLS_HS_FAIL);
+	if (c->job != NULL)
+		c->job->res.tls = c->tls;
+	snprintf(why, sizeof(why), "TLS %s (name %s)", c->tls.verify, c->tls_name);
+	c->st = NULL;
+	conn_fail(c, 451, err == -EKEYREJECTED ? "4.7.5 downstream certificate refused" :
+			"4.7.5 downstream TLS handshake failed", why);
 }
 
 static void
@@ -1120,7 +1292,7 @@ open_ehlo(struct relay_conn *c)
 	int cls = c->reply.code / 100;
 
 	if (cls == 2) {
-		conn_ready(c);
+		open_after_ehlo(c);
 	} else if (cls == 5 && c->state == RS_EHLO) {
 		/* RFC 5321 3.2: a server that does not know EHLO says 5yz;
 		 * fall back to HELO, without extensions. */
@@ -1145,6 +1317,9 @@ conn_on_reply(struct relay_conn *c)
 	case RS_EHLO:
 	case RS_HELO:
 		open_ehlo(c);
+		break;
+	case RS_STARTTLS:
+		open_starttls(c);
 		break;
 	case RS_ENVELOPE:
 		env_reply(c);
@@ -1206,6 +1381,9 @@ conn_on_readable(struct mx_stream *st, void *arg)
 	struct mx_relay *r = c->r;
 
 	conn_read(c);
+	/* STARTTLS may have put the TLS stream in the raw one's place. */
+	if (c->st != NULL)
+		st = c->st;
 	if (c->state == RS_CLOSING) {
 		/* Nothing more is read from a connection we gave up on. */
 		mx_stream_consume(st, mx_stream_readable(st));
@@ -1241,6 +1419,12 @@ conn_on_connected(struct mx_stream *st, int err, void *arg)
 	struct relay_conn *c = arg;
 	struct mx_relay *r = c->r;
 
+	if (c->state == RS_TLS_HS && err == 0) {
+		open_tls_up(c);
+		relay_dispatch(r);
+		relay_flush(r);
+		return;
+	}
 	if (c->state != RS_CONNECTING)
 		return;
 	if (err != 0) {
@@ -1268,7 +1452,9 @@ conn_on_closed(struct mx_stream *st, int err, void *arg)
 	struct relay_conn *c = arg;
 	struct mx_relay *r = c->r;
 
-	if (c->state != RS_CLOSING) {
+	if (c->state == RS_TLS_HS) {
+		open_tls_failed(c, st, err);
+	} else if (c->state != RS_CLOSING) {
 		c->st = NULL;
 		conn_fail(c, 451, err == -ETIMEDOUT ? "4.4.2 downstream timeout" :
 				"4.4.1 downstream unavailable", "connection lost");
@@ -1439,6 +1625,12 @@ mx_relay_set_conf(struct mx_relay *r, struct mx_conf *conf)
 	while (r->n_idle > r->conf->relay_pool_size)
 		conn_quit(TAILQ_LAST(&r->idle, relay_conn_list));
 	relay_dispatch(r);
+}
+
+void
+mx_relay_set_tls(struct mx_relay *r, struct mx_tls_client *cl)
+{
+	r->tls = cl;
 }
 
 struct mx_deliver *

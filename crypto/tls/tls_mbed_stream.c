@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tls_stream: a server TLS session as a stream over a stream (mx_tls.h).
+ * tls_mbed_stream: the mbedTLS backend's server TLS session as a stream over a stream (mx_tls.h).
  * It implements struct mx_stream_ops for its owner (the SMTP session) and
  * is itself the owner of the raw stream below it.
  *
@@ -47,7 +47,7 @@
 #include "mx_log.h"
 #include "mx_stream_impl.h"
 #include "mx_timer.h"
-#include "tls_priv.h"
+#include "tls_mbed.h"
 
 /* Plaintext buffered per direction. SMTP command lines are at most 512
  * bytes and replies far shorter; message data streams through. */
@@ -62,8 +62,9 @@ enum tls_state {
 
 struct tls_stream {
 	struct mx_stream_base base;  /* first: struct mx_stream * is this */
-	struct mx_tls_ctx *ctx;
-	struct tls_worker *w;
+	struct tls_gen *gen;         /* referenced while the stream lives */
+	struct tls_pconf *pc;        /* its configuration and pool */
+	int prof;                    /* connection profile, -1: none */
 	struct mx_stream *raw;
 	struct tls_stream *next_free;
 	mbedtls_ssl_context ssl;
@@ -174,29 +175,6 @@ tls_bio_recv(void *arg, unsigned char *p, size_t len)
 
 /* ---- failures --------------------------------------------------------- */
 
-static void
-tls_count_failure(struct tls_stream *t, int rc)
-{
-	struct mx_tls_stats *s = &t->ctx->stats;
-
-	switch (rc) {
-	case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
-		atomic_fetch_add_explicit(&s->fail_version, 1, memory_order_relaxed);
-		break;
-	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
-	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
-		atomic_fetch_add_explicit(&s->fail_cipher, 1, memory_order_relaxed);
-		break;
-	case MBEDTLS_ERR_SSL_CONN_EOF:
-	case MBEDTLS_ERR_NET_CONN_RESET:
-		atomic_fetch_add_explicit(&s->fail_eof, 1, memory_order_relaxed);
-		break;
-	default:
-		atomic_fetch_add_explicit(&s->fail_other, 1, memory_order_relaxed);
-		break;
-	}
-}
-
 /* Ends a session mbedTLS gave up on: counted, logged (rate-limited: a
  * peer triggers it), and the raw stream closed gracefully so the alert
  * mbedTLS queued still leaves. The owner's on_closed follows. */
@@ -205,7 +183,7 @@ tls_fail(struct tls_stream *t, int rc, const char *where)
 {
 	char peer[64], why[96];
 
-	tls_count_failure(t, rc);
+	tls_count_failure(t->gen->ctx, &t->ssl, rc);
 	mx_addr_format(&t->base.peer, true, peer, sizeof(peer));
 	mbedtls_strerror(rc, why, sizeof(why));
 	MX_LOG_RL(MX_LOG_INFO, TLS_LOG, "session %llu %s: TLS %s failed: %s (-0x%04x)",
@@ -229,7 +207,7 @@ tls_want(int rc)
 static bool
 tls_handshake(struct tls_stream *t)
 {
-	struct mx_tls_stats *s = &t->ctx->stats;
+	struct mx_tls_stats *s = &t->gen->ctx->pub.stats;
 	int rc;
 
 	rc = mbedtls_ssl_handshake(&t->ssl);
@@ -378,17 +356,21 @@ tls_raw_connected(struct mx_stream *raw, int err, void *arg)
 static void
 tls_release(struct tls_stream *t)
 {
-	struct tls_worker *w = t->w;
+	struct tls_pconf *pc = t->pc;
+	struct tls_gen *g = t->gen;
 
-	if (w->n_pool < t->ctx->cf.pool_max &&
+	/* Pooled sessions hold no reference: the generation's last put
+	 * frees them with it. */
+	if (pc->n_pool < g->cf.pool_max &&
 			mbedtls_ssl_session_reset(&t->ssl) == 0) {
-		t->next_free = w->pool;
-		w->pool = t;
-		w->n_pool++;
-		return;
+		t->next_free = pc->pool;
+		pc->pool = t;
+		pc->n_pool++;
+	} else {
+		mbedtls_ssl_free(&t->ssl);
+		free(t);
 	}
-	mbedtls_ssl_free(&t->ssl);
-	free(t);
+	tls_gen_put(g);
 }
 
 static void
@@ -471,19 +453,29 @@ static long
 tls_send(struct mx_stream *st, const void *p, size_t len)
 {
 	struct tls_stream *t = tls_of(st);
-	size_t n;
+	size_t done = 0, n;
 
 	if (t->state != TLS_OPEN && t->state != TLS_HS)
 		return -EPIPE;
-	n = MX_MIN(len, TLS_PLAIN_BUF - t->slen);
-	memcpy(t->sbuf + t->slen, p, n);
-	t->slen += n;
-	tls_flush_out(t);
-	if (t->state != TLS_OPEN && t->state != TLS_HS)
-		return n > 0 ? (long)n : -EPIPE;
-	if (n < len)
+	/* Stage, encrypt, stage again while the raw stream takes it: a
+	 * short return must mean the raw stream is full (its on_writable
+	 * will come and wake the owner through tls_pump), never that only
+	 * our staging buffer was, or the owner would wait for an event that
+	 * never comes. Each round stages bytes or stops. */
+	while (done < len) {
+		n = MX_MIN(len - done, TLS_PLAIN_BUF - t->slen);
+		if (n == 0)
+			break;
+		memcpy(t->sbuf + t->slen, (const uint8_t *)p + done, n);
+		t->slen += n;
+		done += n;
+		tls_flush_out(t);
+		if (t->state != TLS_OPEN && t->state != TLS_HS)
+			return done > 0 ? (long)done : -EPIPE;
+	}
+	if (done < len)
 		t->want_writable = true;
-	return (long)n;
+	return (long)done;
 }
 
 static size_t
@@ -521,7 +513,7 @@ tls_close(struct mx_stream *st)
 		 * but only what fits now: a peer that does not read loses
 		 * the rest (counted), as it would lose it to linger_ms. */
 		if (t->slen > 0)
-			atomic_fetch_add_explicit(&t->ctx->stats.close_dropped, 1,
+			atomic_fetch_add_explicit(&t->gen->ctx->pub.stats.close_dropped, 1,
 					memory_order_relaxed);
 		/* RFC 5246 7.2.1: close_notify before the FIN; best effort. */
 		(void)mbedtls_ssl_close_notify(&t->ssl);
@@ -562,13 +554,13 @@ static const struct mx_stream_ops tls_ops = {
 /* ---- pool and public API ---------------------------------------------- */
 
 static struct tls_stream *
-tls_get(struct mx_tls_ctx *ctx, struct tls_worker *w)
+tls_get(struct tls_pconf *pc)
 {
-	struct tls_stream *t = w->pool;
+	struct tls_stream *t = pc->pool;
 
 	if (t != NULL) {
-		w->pool = t->next_free;
-		w->n_pool--;
+		pc->pool = t->next_free;
+		pc->n_pool--;
 		return t;
 	}
 	t = malloc(sizeof(*t));
@@ -576,41 +568,51 @@ tls_get(struct mx_tls_ctx *ctx, struct tls_worker *w)
 		return NULL;
 	mbedtls_ssl_init(&t->ssl);
 	/* Allocates the 2 x 16 KiB record buffers, kept while pooled. */
-	if (mbedtls_ssl_setup(&t->ssl, &w->conf) != 0) {
+	if (mbedtls_ssl_setup(&t->ssl, &pc->conf) != 0) {
 		mbedtls_ssl_free(&t->ssl);
 		free(t);
 		return NULL;
 	}
-	(void)ctx;
 	return t;
 }
 
 void
-tls_pool_drain(struct tls_worker *w)
+tls_pool_drain(struct tls_pconf *pc)
 {
 	struct tls_stream *t;
 
-	while ((t = w->pool) != NULL) {
-		w->pool = t->next_free;
+	while ((t = pc->pool) != NULL) {
+		pc->pool = t->next_free;
 		mbedtls_ssl_free(&t->ssl);
 		free(t);
 	}
-	w->n_pool = 0;
+	pc->n_pool = 0;
 }
 
 int
-mx_tls_stream_create(struct mx_tls_ctx *ctx, struct mx_stream *raw,
+tls_mbed_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 		struct mx_stream **out)
 {
+	struct tls_mbed_ctx *ctx = (struct tls_mbed_ctx *)pub;
 	struct mx_loop *loop = mx_stream_loop(raw);
 	unsigned wid = mx_loop_worker_id(loop);
 	struct tls_stream *t;
+	struct tls_pconf *pc;
+	struct tls_gen *g;
+	struct mx_addr peer;
+	int prof;
 
-	if (wid >= ctx->n_workers)
+	if (wid >= ctx->pub.n_workers)
 		return -EINVAL;
-	t = tls_get(ctx, &ctx->w[wid]);
+	/* The connection profile is chosen now, by the client's address,
+	 * so the handshake enforces its version, suites and certificate. */
+	g = tls_gen_adopt(ctx, wid);
+	mx_stream_peer(raw, &peer);
+	prof = tls_prof_by_addr(g, &peer);
+	pc = &g->w[wid].pc[prof + 1];
+	t = tls_get(pc);
 	if (t == NULL) {
-		atomic_fetch_add_explicit(&ctx->stats.alloc_fail, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ctx->pub.stats.alloc_fail, 1, memory_order_relaxed);
 		return -ENOMEM;
 	}
 	mx_stream_base_init(&t->base, &tls_ops, loop);
@@ -618,8 +620,10 @@ mx_tls_stream_create(struct mx_tls_ctx *ctx, struct mx_stream *raw,
 	t->base.id = mx_stream_id(raw);
 	mx_stream_peer(raw, &t->base.peer);
 	mx_stream_local(raw, &t->base.local);
-	t->ctx = ctx;
-	t->w = &ctx->w[wid];
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	t->gen = g;
+	t->pc = pc;
+	t->prof = prof;
 	t->raw = raw;
 	t->next_free = NULL;
 	t->state = TLS_HS;
@@ -643,7 +647,7 @@ mx_tls_stream_create(struct mx_tls_ctx *ctx, struct mx_stream *raw,
 }
 
 bool
-mx_tls_stream_is(const struct mx_stream *st)
+tls_mbed_stream_is(const struct mx_stream *st)
 {
 	return st != NULL && ((const struct mx_stream_base *)st)->ops == &tls_ops;
 }
@@ -670,12 +674,12 @@ tls_peer_info(const mbedtls_x509_crt *crt, struct mx_tls_info *out)
 }
 
 int
-mx_tls_stream_info(const struct mx_stream *st, struct mx_tls_info *out)
+tls_mbed_stream_info(const struct mx_stream *st, struct mx_tls_info *out)
 {
 	const struct tls_stream *t;
 	const mbedtls_x509_crt *crt;
 
-	if (!mx_tls_stream_is(st))
+	if (!tls_mbed_stream_is(st))
 		return -EINVAL;
 	t = tls_of_c(st);
 	if (!t->established || t->state == TLS_DEAD)
@@ -687,5 +691,25 @@ mx_tls_stream_info(const struct mx_stream *st, struct mx_tls_info *out)
 	crt = mbedtls_ssl_get_peer_cert(&t->ssl);
 	if (crt != NULL)
 		tls_peer_info(crt, out);
+	if (t->prof >= 0) {
+		out->profile = t->gen->prof[t->prof].name;
+		out->peer_verified = crt != NULL && t->gen->prof[t->prof].has_ca &&
+			mbedtls_ssl_get_verify_result(&t->ssl) == 0;
+	}
 	return 0;
+}
+
+const mbedtls_ssl_context *
+tls_stream_ssl(const struct mx_stream *st, struct tls_gen **gen, int *prof)
+{
+	const struct tls_stream *t;
+
+	if (!tls_mbed_stream_is(st))
+		return NULL;
+	t = tls_of_c(st);
+	if (!t->established || t->state == TLS_DEAD)
+		return NULL;
+	*gen = t->gen;
+	*prof = t->prof;
+	return &t->ssl;
 }
