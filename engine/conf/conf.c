@@ -98,6 +98,16 @@ const struct mx_conf_key mx_conf_keys[] = {
 		SEC(1), MINUTES(60), NULL },
 	{ "delivery", "idle_timeout", NULL, MX_CONF_K_MS, OFF(relay_idle_ms),
 		SEC(1), MINUTES(60), NULL },
+	{ "delivery", "tls", NULL, MX_CONF_K_RELAY_TLS, OFF(relay_tls), 0, 0,
+		"off, opportunistic or verify" },
+	{ "delivery", "tls_ca_file", NULL, MX_CONF_K_PATH, OFF(relay_tls_ca_file), 0, 0,
+		"a PEM CA bundle" },
+	{ "delivery", "tls_name", NULL, MX_CONF_K_STRING, OFF(relay_tls_name), 0, 0,
+		"the downstream's host name in its certificate, such as mail.example.org" },
+	{ "delivery", "tls_cert", NULL, MX_CONF_K_PATH, OFF(relay_tls_cert), 0, 0,
+		"a PEM client certificate file" },
+	{ "delivery", "tls_key", NULL, MX_CONF_K_PATH, OFF(relay_tls_key), 0, 0,
+		"a PEM private key file for delivery.tls_cert" },
 	{ "delivery", "spool_dir", "spool", MX_CONF_K_PATH, OFF(spool_dir), 0, 0,
 		"a directory path" },
 
@@ -121,6 +131,16 @@ const struct mx_conf_key mx_conf_keys[] = {
 		"IPv4/PREFIX such as 198.18.0.2/24" },
 	{ "dpdk", "gateway", "gateway", MX_CONF_K_IPV4, OFF(dpdk_gateway), 0, 0,
 		"an IPv4 address such as 198.18.0.1" },
+	/* Test impairment, off unless set: percentages of frames per
+	 * direction (mx_pktio_fault_create refuses more than 100). */
+	{ "dpdk", "fault.loss_pct", NULL, MX_CONF_K_COUNT, OFF(dpdk_fault_loss_pct), 0, 100, NULL },
+	{ "dpdk", "fault.reorder_pct", NULL, MX_CONF_K_COUNT, OFF(dpdk_fault_reorder_pct),
+		0, 100, NULL },
+	{ "dpdk", "fault.dup_pct", NULL, MX_CONF_K_COUNT, OFF(dpdk_fault_dup_pct), 0, 100, NULL },
+	{ "dpdk", "fault.delay_ms", NULL, MX_CONF_K_MS, OFF(dpdk_fault_delay_ms), 0, SEC(10), NULL },
+	{ "dpdk", "fault.delay_jitter_ms", NULL, MX_CONF_K_MS, OFF(dpdk_fault_jitter_ms),
+		0, SEC(10), NULL },
+	{ "dpdk", "fault.seed", NULL, MX_CONF_K_COUNT, OFF(dpdk_fault_seed), 0, UINT32_MAX, NULL },
 
 	{ "content", "rules", "rules", MX_CONF_K_PATH, OFF(content_rules), 0, 0,
 		"a content rules file (YAML)" },
@@ -134,13 +154,38 @@ const struct mx_conf_key mx_conf_keys[] = {
 	{ "tls", "mode", "tls-mode", MX_CONF_K_TLS_MODE, OFF(tls_mode), 0, 0,
 		"best-effort or mandatory" },
 	{ "tls", "min_version", "tls-min-version", MX_CONF_K_TLS_VERSION, OFF(tls_min_version),
-		0, 0, "1.0, 1.1 or 1.2" },
+		0, 0, "1.0, 1.1, 1.2 or 1.3 (1.3: tls.backend openssl)" },
+	{ "tls", "backend", "tls-backend", MX_CONF_K_TLS_BACKEND, OFF(tls_backend), 0, 0,
+		"mbedtls or openssl" },
 	{ "tls", "allow_weak_keys", NULL, MX_CONF_K_BOOL, OFF(tls_allow_weak_keys), 0, 0,
 		"true or false" },
 	{ "tls", "require_san_match", NULL, MX_CONF_K_BOOL, OFF(tls_require_san_match), 0, 0,
 		"true or false" },
 	{ "tls", "expiry_warn_days", NULL, MX_CONF_K_COUNT, OFF(tls_expiry_warn_days), 0, 3650,
 		NULL },
+
+	{ "auth", "spf", NULL, MX_CONF_K_AUTH_WORD, OFF(auth_spf), 0, 0,
+		"off, record or enforce" },
+	{ "auth", "dmarc", NULL, MX_CONF_K_AUTH_WORD, OFF(auth_dmarc), 0, 0,
+		"off, record or enforce" },
+	{ "auth", "temperror", NULL, MX_CONF_K_AUTH_WORD, OFF(auth_temperror), 0, 0,
+		"accept or tempfail" },
+	{ "auth", "verifier", NULL, MX_CONF_K_AUTH_WORD, OFF(auth_verifier), 0, 0,
+		"thread or worker" },
+	{ "auth", "dkim_rsa_sha1", NULL, MX_CONF_K_BOOL, OFF(auth_dkim_rsa_sha1), 0, 0,
+		"true or false" },
+	{ "auth", "senderid", NULL, MX_CONF_K_BOOL, OFF(auth_senderid), 0, 0,
+		"true or false" },
+	{ "auth", "dkim_min_key_bits", NULL, MX_CONF_K_COUNT, OFF(auth_dkim_min_key_bits),
+		512, 16384, NULL },
+	{ "auth", "authserv_id", NULL, MX_CONF_K_STRING, OFF(auth_authserv_id), 0, 0,
+		"an RFC 1123 host name such as mx.example.org" },
+	{ "dns", "resolver", "resolver", MX_CONF_K_STRING, OFF(dns_resolver), 0, 0,
+		"IP:PORT such as 127.0.0.1:53" },
+	{ "dns", "zone", "dns-zone", MX_CONF_K_PATH, OFF(dns_zone), 0, 0,
+		"an RFC 1035 zone file" },
+	{ "dns", "timeout_ms", "dns-timeout-ms", MX_CONF_K_MS, OFF(dns_timeout_ms),
+		1, 600000, NULL },
 };
 
 const size_t mx_conf_n_keys = MX_ARRAY_SIZE(mx_conf_keys);
@@ -224,6 +269,10 @@ mx_conf_new(struct mx_conf **out)
 	c->tls_mode = MX_TLS_MODE_BEST_EFFORT;
 	c->tls_min_version = 0;
 	c->tls_expiry_warn_days = 30;
+	/* auth: RFC 8301 3.2 asks at least 1024-bit keys; 2 s per query is
+	 * what a resolver answers in unless something is broken. */
+	c->auth_dkim_min_key_bits = 1024;
+	c->dns_timeout_ms = 2000;
 	*out = c;
 	return 0;
 }
@@ -247,11 +296,19 @@ conf_free(struct mx_conf *c)
 	free(c->verdict_log);
 	free(c->dpdk_eal);
 	free(c->content_rules);
+	free(c->relay_tls_ca_file);
+	free(c->relay_tls_name);
+	free(c->relay_tls_cert);
+	free(c->relay_tls_key);
 	free(c->content_cache_dir);
+	free(c->auth_authserv_id);
+	free(c->dns_resolver);
+	free(c->dns_zone);
 	for (i = 0; i < c->tls_cert.n; i++)
 		free(c->tls_cert.v[i]);
 	for (i = 0; i < c->tls_key.n; i++)
 		free(c->tls_key.v[i]);
+	mx_conf_free_tls_profiles(c);
 	free(mx_conf_priv(c));
 }
 
@@ -807,17 +864,53 @@ static int
 set_tls_version(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
 		struct mx_conf_ctx *x)
 {
-	/* mbedTLS 2.28 has no TLS 1.3 (README "TLS"). */
+	/* 1.3 needs the OpenSSL backend: mbedTLS 2.28 has no TLS 1.3
+	 * (README "TLS"; checked with tls.backend below). */
 	static const struct conf_word words[] = {
 		{ "1.0", 0 },
 		{ "1.1", 1 },
 		{ "1.2", 2 },
+		{ "1.3", 3 },
 	};
 	int val;
 	int rc = set_word(words, MX_ARRAY_SIZE(words), "bad version", &val, k, v, len, x);
 
 	if (rc == 0)
 		c->tls_min_version = val;
+	return rc;
+}
+
+static int
+set_tls_backend(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	static const struct conf_word words[] = {
+		{ "mbedtls", 0 },
+		{ "openssl", 1 },
+	};
+	int val;
+	int rc = set_word(words, MX_ARRAY_SIZE(words), "unknown TLS backend", &val, k, v,
+			len, x);
+
+	if (rc == 0)
+		c->tls_backend = (unsigned)val;
+	return rc;
+}
+
+static int
+set_relay_tls(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	static const struct conf_word words[] = {
+		{ "off", MX_RELAY_TLS_OFF },
+		{ "opportunistic", MX_RELAY_TLS_OPPORTUNISTIC },
+		{ "verify", MX_RELAY_TLS_VERIFY },
+	};
+	int val;
+	int rc = set_word(words, MX_ARRAY_SIZE(words), "bad value", &val, k, v, len, x);
+
+	if (rc == 0)
+		c->relay_tls = (enum mx_relay_tls)val;
 	return rc;
 }
 
@@ -907,6 +1000,39 @@ set_ipv4(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t l
 	return 0;
 }
 
+/* auth.*: the words of each key, by the field they set. */
+static int
+set_auth_word(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+		struct mx_conf_ctx *x)
+{
+	static const struct conf_word modes[] = {
+		{ "off", MX_CONF_AUTH_OFF },
+		{ "record", MX_CONF_AUTH_RECORD },
+		{ "enforce", MX_CONF_AUTH_ENFORCE },
+	};
+	static const struct conf_word temperror[] = { { "accept", 0 }, { "tempfail", 1 } };
+	static const struct conf_word verifier[] = { { "thread", 0 }, { "worker", 1 } };
+	int *f = (int *)(void *)((char *)c + k->off);
+
+	if (k->off == OFF(auth_temperror))
+		return set_word(temperror, MX_ARRAY_SIZE(temperror), "bad value", f, k, v, len, x);
+	if (k->off == OFF(auth_verifier))
+		return set_word(verifier, MX_ARRAY_SIZE(verifier), "bad value", f, k, v, len, x);
+	return set_word(modes, MX_ARRAY_SIZE(modes), "bad value", f, k, v, len, x);
+}
+
+const char *
+mx_conf_auth_word(const struct mx_conf *c, const struct mx_conf_key *k)
+{
+	int v = *(const int *)(const void *)((const char *)c + k->off);
+
+	if (k->off == OFF(auth_temperror))
+		return v == 1 ? "tempfail" : "accept";
+	if (k->off == OFF(auth_verifier))
+		return v == 1 ? "worker" : "thread";
+	return v == MX_CONF_AUTH_ENFORCE ? "enforce" : v == MX_CONF_AUTH_RECORD ? "record" : "off";
+}
+
 /* ---- one value ---- */
 
 int
@@ -957,6 +1083,12 @@ mx_conf_apply(struct mx_conf *c, const struct mx_conf_key *k, const char *v, siz
 		return set_tls_mode(c, k, v, len, x);
 	case MX_CONF_K_TLS_VERSION:
 		return set_tls_version(c, k, v, len, x);
+	case MX_CONF_K_TLS_BACKEND:
+		return set_tls_backend(c, k, v, len, x);
+	case MX_CONF_K_AUTH_WORD:
+		return set_auth_word(c, k, v, len, x);
+	case MX_CONF_K_RELAY_TLS:
+		return set_relay_tls(c, k, v, len, x);
 	}
 	MX_PANIC("key %s.%s has no kind", k->section, k->name);
 }
@@ -1220,15 +1352,76 @@ validate_ranges(const struct mx_conf *c, struct mx_conf_errbuf *e)
 		v_err(e, c, KEY(log_level, LEVEL), "unknown level %d", c->log_level);
 }
 
+/* "IPv4", "IPv4:PORT", "IPv6" or "[IPv6]:PORT"? mx_dns takes these. */
+static bool
+resolver_ok(const char *r)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *port = NULL, *colon = strrchr(r, ':');
+	unsigned char buf[16];
+	size_t n;
+
+	if (r[0] == '[') {
+		const char *end = strchr(r, ']');
+
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+			return false;
+		n = (size_t)(end - r - 1);
+		port = end[1] == ':' ? end + 2 : NULL;
+		r++;
+	} else if (colon != NULL && strchr(r, ':') == colon) {
+		n = (size_t)(colon - r);
+		port = colon + 1;
+	} else {
+		n = strlen(r);
+	}
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, r, n);
+	host[n] = '\0';
+	if (port != NULL) {
+		char *end;
+		unsigned long p = strtoul(port, &end, 10);
+
+		if (port[0] == '\0' || *end != '\0' || p == 0 || p > 65535)
+			return false;
+	}
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* auth and dns: what the STRING keys hold must be usable. */
+static void
+validate_auth(const struct mx_conf *c, struct mx_conf_errbuf *e)
+{
+	const char *id = c->auth_authserv_id;
+
+	if (id != NULL && !mx_conf_hostname_ok(id, strlen(id)))
+		v_err(e, c, KEY(auth_authserv_id, STRING),
+				"bad host name (expected an RFC 1123 host name such as mx.example.org)");
+	if (c->dns_resolver != NULL && !resolver_ok(c->dns_resolver))
+		v_err(e, c, KEY(dns_resolver, STRING),
+				"bad address (expected IP or IP:PORT such as 127.0.0.1:53)");
+	if (c->dns_resolver != NULL && c->dns_zone != NULL)
+		v_err(e, c, KEY(dns_zone, PATH), "not allowed together with dns.resolver");
+}
+
 static void
 validate_cross(const struct mx_conf *c, struct mx_conf_errbuf *e)
 {
+	validate_auth(c, e);
 	if (c->tls_cert.n != c->tls_key.n)
 		v_err(e, c, KEY(tls_key, PATHS), "%u keys for %u certificates "
 				"(tls.cert and tls.key are paired)", c->tls_key.n, c->tls_cert.n);
+	/* Profiles tune STARTTLS: without certificates it is not offered. */
+	if (c->n_tls_profiles > 0 && c->tls_cert.n == 0)
+		v_err(e, c, KEY(tls_cert, PATHS),
+				"tls.profiles needs tls.cert and tls.key (nothing to offer)");
 	if (c->tls_mode == MX_TLS_MODE_MANDATORY && c->tls_cert.n == 0)
 		v_err(e, c, KEY(tls_mode, TLS_MODE),
 				"mandatory needs tls.cert and tls.key (nothing to offer)");
+	if (c->tls_min_version > 2 && c->tls_backend == 0)
+		v_err(e, c, KEY(tls_min_version, TLS_VERSION),
+				"1.3 needs tls.backend openssl (mbedTLS 2.28 stops at TLS 1.2)");
 	if (c->max_connections_per_client > c->max_connections)
 		v_err(e, c, KEY(max_connections_per_client, COUNT),
 				"%u is above smtp.max_connections (%u)",
@@ -1247,6 +1440,34 @@ validate_cross(const struct mx_conf *c, struct mx_conf_errbuf *e)
 		v_err(e, c, KEY(chunk_bytes, BYTES),
 				"%zu is above memory.worker_message_memory (%zu)",
 				c->chunk_bytes, c->worker_mem_max);
+	/* A frame is held delay +- jitter ms: a jitter above the delay would
+	 * ask for a negative hold. */
+	if (c->dpdk_fault_jitter_ms > c->dpdk_fault_delay_ms)
+		v_err(e, c, KEY(dpdk_fault_jitter_ms, MS),
+				"%u ms is above dpdk.fault.delay_ms (%u ms)",
+				c->dpdk_fault_jitter_ms, c->dpdk_fault_delay_ms);
+}
+
+/* delivery.tls: verify has nothing to verify against without a CA; a
+ * client certificate needs its key; the name is an RFC 1123 host name
+ * (RFC 6125 6.4: certificates name hosts, not addresses). */
+static void
+validate_relay_tls(const struct mx_conf *c, struct mx_conf_errbuf *e)
+{
+	const char *n = c->relay_tls_name;
+
+	if (c->relay_tls == MX_RELAY_TLS_VERIFY && c->relay_tls_ca_file == NULL)
+		v_err(e, c, KEY(relay_tls, RELAY_TLS),
+				"verify needs delivery.tls_ca_file (the CA bundle to check against)");
+	if (c->relay_tls != MX_RELAY_TLS_OFF && !c->has_downstream)
+		v_err(e, c, KEY(relay_tls, RELAY_TLS),
+				"needs delivery.downstream (the spool makes no connection)");
+	if ((c->relay_tls_cert == NULL) != (c->relay_tls_key == NULL))
+		v_err(e, c, KEY(relay_tls_key, PATH),
+				"delivery.tls_cert and delivery.tls_key go together");
+	if (n != NULL && !mx_conf_hostname_ok(n, strlen(n)))
+		v_err(e, c, KEY(relay_tls_name, STRING),
+				"not a host name (expected such as mail.example.org)");
 }
 
 int
@@ -1258,6 +1479,7 @@ mx_conf_validate(const struct mx_conf *c, char *err, size_t errsize)
 	validate_required(c, &e);
 	validate_ranges(c, &e);
 	validate_cross(c, &e);
+	validate_relay_tls(c, &e);
 	return e.n == 0 ? 0 : -EINVAL;
 }
 

@@ -35,7 +35,8 @@
 #define CONF_MAX_FILE (1u << 20)
 
 static const char *const sections[] = {
-	"server", "smtp", "delivery", "log", "metrics", "memory", "tls",
+	"server", "smtp", "delivery", "log", "metrics", "memory", "tls", "dpdk",
+	"auth", "dns",
 };
 
 struct conf_load {
@@ -44,6 +45,7 @@ struct conf_load {
 	yaml_document_t *doc;
 	unsigned section_line[MX_ARRAY_SIZE(sections)];
 	int nomem;            /* -ENOMEM seen: the load fails as a whole */
+	unsigned profiles_line; /* tls.profiles seen at this line */
 };
 
 MX_PRINTF(3, 4)
@@ -232,13 +234,58 @@ load_value(struct conf_load *l, const struct mx_conf_key *k, yaml_node_t *v)
 	apply(l, k, v);
 }
 
+static void load_key(struct conf_load *l, const char *section, const char *group,
+		yaml_node_t *key, yaml_node_t *v);
+
 static void
-load_key(struct conf_load *l, const char *section, yaml_node_t *key, yaml_node_t *v)
+load_tls_profiles(struct conf_load *l, yaml_node_t *key, yaml_node_t *v)
+{
+	if (l->profiles_line != 0) {
+		err_at(l, node_line(key), "tls.profiles: duplicate key (first at line %u)",
+				l->profiles_line);
+		return;
+	}
+	l->profiles_line = node_line(key);
+	if (mx_conf_load_tls_profiles(l->c, l->doc, v, &l->x) == -ENOMEM)
+		l->nomem = -ENOMEM;
+}
+
+/* "dpdk: fault: loss_pct: 5" is the key dpdk.fault.loss_pct: a mapping
+ * under a name that is no key itself is a group of dotted keys (one
+ * level; "fault.loss_pct: 5" says the same). */
+static bool
+load_group(struct conf_load *l, const char *section, const char *name, yaml_node_t *v)
+{
+	yaml_node_pair_t *pair;
+	size_t n = strlen(name);
+	size_t i;
+
+	if (v->type != YAML_MAPPING_NODE)
+		return false;
+	for (i = 0; i < mx_conf_n_keys; i++)
+		if (strcmp(mx_conf_keys[i].section, section) == 0 &&
+				strncmp(mx_conf_keys[i].name, name, n) == 0 &&
+				mx_conf_keys[i].name[n] == '.')
+			break;
+	if (i == mx_conf_n_keys)
+		return false;
+	for (pair = v->data.mapping.pairs.start; pair < v->data.mapping.pairs.top; pair++) {
+		yaml_node_t *pk = node(l, pair->key), *pv = node(l, pair->value);
+
+		if (pk != NULL && pv != NULL)
+			load_key(l, section, name, pk, pv);
+	}
+	return true;
+}
+
+static void
+load_key(struct conf_load *l, const char *section, const char *group, yaml_node_t *key,
+		yaml_node_t *v)
 {
 	struct mx_conf_priv *p = mx_conf_priv(l->c);
 	const struct mx_conf_key *k;
 	const char *name;
-	char hint[160], sv[64];
+	char hint[160], sv[64], dotted[96];
 	size_t i;
 
 	if (key->type != YAML_SCALAR_NODE) {
@@ -247,14 +294,30 @@ load_key(struct conf_load *l, const char *section, yaml_node_t *key, yaml_node_t
 		return;
 	}
 	name = node_name(key);
+	if (name != NULL && group != NULL) {
+		snprintf(dotted, sizeof(dotted), "%s.%s", group, name);
+		name = dotted;
+	}
+	/* tls.profiles is a list of mappings, loaded on its own. */
+	if (name != NULL && group == NULL && strcmp(section, "tls") == 0 &&
+			strcmp(name, "profiles") == 0) {
+		load_tls_profiles(l, key, v);
+		return;
+	}
 	k = name != NULL ? mx_conf_find(section, name) : NULL;
+	if (k == NULL && name != NULL && group == NULL && load_group(l, section, name, v))
+		return;
 	if (k == NULL) {
 		hint[0] = '\0';
 		if (name != NULL)
 			key_hint(section, name, hint, sizeof(hint));
-		err_at(l, node_line(key), "%s.%s: unknown key%s", section,
-				mx_printable(sv, sizeof(sv), key->data.scalar.value,
-					key->data.scalar.length), hint);
+		if (group != NULL && name != NULL)
+			err_at(l, node_line(key), "%s.%s: unknown key%s", section,
+					mx_printable(sv, sizeof(sv), name, strlen(name)), hint);
+		else
+			err_at(l, node_line(key), "%s.%s: unknown key%s", section,
+					mx_printable(sv, sizeof(sv), key->data.scalar.value,
+						key->data.scalar.length), hint);
 		return;
 	}
 	i = (size_t)(k - mx_conf_keys);
@@ -290,7 +353,7 @@ load_section(struct conf_load *l, yaml_node_t *key, yaml_node_t *v)
 			section_hint(name, hint, sizeof(hint));
 		if (hint[0] == '\0')
 			snprintf(hint, sizeof(hint), " (expected server, smtp, delivery, log, "
-					"metrics, memory or tls)");
+					"metrics, memory, tls or dpdk)");
 		err_at(l, node_line(key), "%s: unknown section%s",
 				mx_printable(sv, sizeof(sv), key->data.scalar.value,
 					key->data.scalar.length), hint);
@@ -314,7 +377,7 @@ load_section(struct conf_load *l, yaml_node_t *key, yaml_node_t *v)
 		yaml_node_t *pk = node(l, pair->key), *pv = node(l, pair->value);
 
 		if (pk != NULL && pv != NULL)
-			load_key(l, name, pk, pv);
+			load_key(l, name, NULL, pk, pv);
 	}
 }
 
@@ -736,7 +799,7 @@ put_value(FILE *f, const struct mx_conf *c, const struct mx_conf_key *k)
 		put_addr(f, &c->metrics_listen);
 		break;
 	case MX_CONF_K_STRING:
-		put_quoted(f, c->dpdk_eal);
+		put_quoted(f, *(char *const *)(const void *)((const char *)c + k->off));
 		break;
 	case MX_CONF_K_CIDRS:
 		put_cidrs(f, c);
@@ -752,6 +815,16 @@ put_value(FILE *f, const struct mx_conf *c, const struct mx_conf_key *k)
 		break;
 	case MX_CONF_K_TLS_VERSION:
 		fprintf(f, "\"1.%u\"", c->tls_min_version);
+		break;
+	case MX_CONF_K_TLS_BACKEND:
+		fputs(c->tls_backend == 1 ? "openssl" : "mbedtls", f);
+		break;
+	case MX_CONF_K_AUTH_WORD:
+		fputs(mx_conf_auth_word(c, k), f);
+		break;
+	case MX_CONF_K_RELAY_TLS:
+		fputs(c->relay_tls == MX_RELAY_TLS_VERIFY ? "verify" :
+				c->relay_tls == MX_RELAY_TLS_OPPORTUNISTIC ? "opportunistic" : "off", f);
 		break;
 	}
 }
@@ -778,7 +851,7 @@ dump_has(const struct mx_conf *c, const struct mx_conf_key *k)
 	case MX_CONF_K_METRICS:
 		return c->has_metrics;
 	case MX_CONF_K_STRING:
-		return c->dpdk_eal != NULL;
+		return *(char *const *)(const void *)((const char *)c + k->off) != NULL;
 	case MX_CONF_K_CIDRS:
 		return c->n_dpdk_addr > 0;
 	case MX_CONF_K_IPV4:
@@ -803,6 +876,8 @@ mx_conf_dump(const struct mx_conf *c, FILE *f)
 		if (!dump_has(c, k))
 			continue;
 		if (section == NULL || strcmp(section, k->section) != 0) {
+			if (section != NULL && strcmp(section, "tls") == 0)
+				mx_conf_dump_tls_profiles(c, f);
 			section = k->section;
 			fprintf(f, "%s:\n", section);
 		}
@@ -810,4 +885,6 @@ mx_conf_dump(const struct mx_conf *c, FILE *f)
 		put_value(f, c, k);
 		fputc('\n', f);
 	}
+	if (section != NULL && strcmp(section, "tls") == 0)
+		mx_conf_dump_tls_profiles(c, f);
 }

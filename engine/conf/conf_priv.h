@@ -82,7 +82,10 @@ enum mx_conf_kind {
 	MX_CONF_K_IPV4,       /* uint32_t IPv4 address, network order */
 	MX_CONF_K_PATHS,      /* struct mx_conf_paths, relative ones anchored */
 	MX_CONF_K_TLS_MODE,   /* enum mx_tls_mode */
-	MX_CONF_K_TLS_VERSION, /* unsigned: "1.0" 0, "1.1" 1, "1.2" 2 */
+	MX_CONF_K_TLS_VERSION, /* unsigned: "1.0" 0, "1.1" 1, "1.2" 2, "1.3" 3 */
+	MX_CONF_K_TLS_BACKEND, /* unsigned: "mbedtls" 0, "openssl" 1 */
+	MX_CONF_K_RELAY_TLS,  /* enum mx_relay_tls */
+	MX_CONF_K_AUTH_WORD,  /* int: one word of the key's list (auth.*) */
 };
 
 struct mx_conf_key {
@@ -97,7 +100,7 @@ struct mx_conf_key {
 
 extern const struct mx_conf_key mx_conf_keys[];
 extern const size_t mx_conf_n_keys;
-#define MX_CONF_N_KEYS 49   /* checked against keys[] in conf.c */
+#define MX_CONF_N_KEYS 72   /* checked against keys[] in conf.c */
 
 /* What mx_conf_new() allocates: the public snapshot and, beside it, where
  * each key came from (file line for messages, flag state for lists). */
@@ -129,6 +132,8 @@ bool mx_conf_is_number(const struct mx_conf_key *k);
 void mx_conf_list_clear(struct mx_conf *c, const struct mx_conf_key *k);
 uint64_t mx_conf_num_get(const struct mx_conf *c, const struct mx_conf_key *k);
 const char *mx_conf_level_name(int level);
+/* The word an MX_CONF_K_AUTH_WORD key holds. */
+const char *mx_conf_auth_word(const struct mx_conf *c, const struct mx_conf_key *k);
 /* "expected ..." text of a key (numbers: from the range). */
 void mx_conf_expect(const struct mx_conf_key *k, char *buf, size_t size);
 /* "file:line: section.key: msg (expected ...)" or "--flag: msg ...". */
@@ -137,5 +142,15 @@ void mx_conf_key_err(struct mx_conf_ctx *x, const struct mx_conf_key *k, bool ex
 		const char *fmt, ...);
 /* Whether an edit distance d from typed is close enough for a hint. */
 bool mx_conf_close(const char *typed, unsigned d);
+
+/* tls.profiles (conf_tlsprof.c): a list of mappings, loaded from the
+ * YAML node v of doc with messages into x->e. Returns 0 or -ENOMEM. */
+struct yaml_document_s;
+struct yaml_node_s;
+int mx_conf_load_tls_profiles(struct mx_conf *c, struct yaml_document_s *doc,
+		struct yaml_node_s *v, struct mx_conf_ctx *x);
+void mx_conf_free_tls_profiles(struct mx_conf *c);
+/* The "  profiles:" lines of the tls section, for mx_conf_dump(). */
+void mx_conf_dump_tls_profiles(const struct mx_conf *c, FILE *f);
 
 #endif /* MX_CONF_PRIV_H */

@@ -63,6 +63,15 @@ static const struct row load_rows[] = {
 	{ "server:\n  transport: dpdk\n", 0, { NULL } },
 	{ "server:\n  transport: vpp\n", -EINVAL,
 		{ "test.yaml:2: server.transport: unknown transport 'vpp' (expected kernel or dpdk)" } },
+	/* dpdk.fault.*: a nested group or dotted names */
+	{ "dpdk:\n  fault:\n    loss_pct: 5\n    delay_ms: 20\n    delay_jitter_ms: 10\n"
+		"    seed: 7\n", 0, { NULL } },
+	{ "dpdk:\n  fault.dup_pct: 2\n  fault.reorder_pct: 25\n", 0, { NULL } },
+	{ "dpdk:\n  fault:\n    loss_pct: 101\n", -EINVAL,
+		{ "test.yaml:3: dpdk.fault.loss_pct: '101' is out of range (expected" } },
+	{ "dpdk:\n  fault:\n    los_pct: 5\n", -EINVAL,
+		{ "test.yaml:3: dpdk.fault.los_pct: unknown key" } },
+	{ "dpdk:\n  fault: 5\n", -EINVAL, { "test.yaml:2: dpdk.fault: unknown key" } },
 	/* server.listen */
 	{ "server:\n  listen: [\"0.0.0.0:25\", \"[::]:25\"]\n", 0, { NULL } },
 	{ "server:\n  listen: 127.0.0.1:2525\n", 0, { NULL } },
@@ -214,6 +223,17 @@ static const struct row load_rows[] = {
 		{ "test.yaml:2: yaml: invalid trailing UTF-8 octet" } },
 	{ "server:\n  hostname: *nowhere\n", -EINVAL, { "yaml: found undefined alias" } },
 	{ "server:\n  hostname: &h mx.example.org\ndelivery:\n  helo_name: *h\n", 0, { NULL } },
+	/* auth.*, dns.* (sender authentication) */
+	{ "auth:\n  spf: enforce\n  dmarc: record\n  temperror: tempfail\n"
+		"  verifier: worker\n  senderid: true\n  dkim_min_key_bits: 2048\n", 0, { NULL } },
+	{ "auth:\n  spf: enforced\n", -EINVAL,
+		{ "test.yaml:2: auth.spf: bad value 'enforced' (expected off, record or enforce)" } },
+	{ "auth:\n  temperror: reject\n", -EINVAL,
+		{ "test.yaml:2: auth.temperror: bad value 'reject' (expected accept or tempfail)" } },
+	{ "auth:\n  verifier: lcore\n", -EINVAL, { "test.yaml:2: auth.verifier: bad value" } },
+	{ "auth:\n  dkim_min_key_bits: 256\n", -EINVAL, { "test.yaml:2: auth.dkim_min_key_bits" } },
+	{ "dns:\n  timeout_ms: 0\n", -EINVAL, { "test.yaml:2: dns.timeout_ms" } },
+	{ "dns:\n  resolver: 127.0.0.1:5353\n  timeout_ms: 2s\n", 0, { NULL } },
 	/* all problems of a file, not just the first */
 	{ "server:\n  workers: 0\n  colour: red\nsmtp:\n  max_errors: 0\n", -EINVAL,
 		{ "test.yaml:2: server.workers", "test.yaml:3: server.colour",
@@ -471,6 +491,33 @@ test_validate_cross(void **state)
 	mx_conf_put(c);
 }
 
+/* dpdk.fault: a frame is held delay +- jitter, so jitter <= delay; the
+ * nested group lands in the same fields as the dotted names. */
+static void
+test_validate_fault(void **state)
+{
+	struct mx_conf *c = load_ok(
+		"server:\n  hostname: mx.example.org\n  listen: 127.0.0.1:2525\n"
+		"smtp:\n  local_domains: example.org\n"
+		"delivery:\n  spool_dir: /tmp/spool\n"
+		"dpdk:\n  fault:\n    loss_pct: 5\n    delay_ms: 5\n    delay_jitter_ms: 10\n"
+		"  fault.seed: 42\n");
+	char err[ERR_MAX];
+
+	(void)state;
+	assert_int_equal(c->dpdk_fault_loss_pct, 5);
+	assert_int_equal(c->dpdk_fault_delay_ms, 5);
+	assert_int_equal(c->dpdk_fault_seed, 42);
+	assert_int_equal(mx_conf_validate(c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "test.yaml:12: dpdk.fault.delay_jitter_ms: 10 ms is above "
+				"dpdk.fault.delay_ms (5 ms)"));
+	assert_int_equal(mx_conf_set(c, "dpdk.fault.delay_ms", "20", err, sizeof(err)), 0);
+	assert_int_equal(mx_conf_validate(c, err, sizeof(err)), 0);
+	assert_int_equal(mx_conf_set(c, "dpdk.fault.reorder_pct", "101", err, sizeof(err)),
+			-EINVAL);
+	mx_conf_put(c);
+}
+
 static void
 test_flags(void **state)
 {
@@ -612,6 +659,104 @@ test_dump_roundtrip(void **state)
 	assert_null(strstr(d1, "hostname"));
 	assert_null(strstr(d1, "spool_dir"));
 	free(d1);
+	mx_conf_put(c);
+}
+
+/* tls.profiles: a list of mappings, each entry checked with its line. */
+static const struct row profile_rows[] = {
+	{ "tls:\n  profiles:\n    - name: p\n      clients: [192.0.2.0/24, \"2001:db8::/32\"]\n"
+		"      sender_domains: [Partner.Example, .partner.example]\n"
+		"      require_tls: true\n      min_version: \"1.2\"\n      strength: high\n",
+		0, { NULL } },
+	{ "tls:\n  profiles: 5\n", -EINVAL, { "test.yaml:2: tls.profiles: expected a list" } },
+	{ "tls:\n  profiles:\n    - clients: [10.0.0.0/33]\n", -EINVAL,
+		{ "test.yaml:3: tls.profiles[1].clients: '10.0.0.0/33' is not an address" } },
+	{ "tls:\n  profiles:\n    - sender_domains: [bad_domain!]\n", -EINVAL,
+		{ "tls.profiles[1].sender_domains: 'bad_domain!' is not a domain" } },
+	{ "tls:\n  profiles:\n    - sender_domains: x.test\n      client_cert: maybe\n", -EINVAL,
+		{ "test.yaml:4: tls.profiles[1].client_cert: 'maybe' is not valid" } },
+	{ "tls:\n  profiles:\n    - sender_domains: x.test\n      min_version: \"1.3\"\n", -EINVAL,
+		{ "tls.profiles[1].min_version: '1.3' is not valid" } },
+	{ "tls:\n  profiles:\n    - sender_domains: x.test\n      colour: red\n", -EINVAL,
+		{ "test.yaml:4: tls.profiles[1]: unknown key colour" } },
+	{ "tls:\n  profiles:\n    - name: a\n      require_tls: true\n", -EINVAL,
+		{ "test.yaml:3: tls.profiles[1]: matches nothing" } },
+	{ "tls:\n  profiles:\n    - sender_domains: x.test\n      client_cert: required\n",
+		-EINVAL, { "client_cert required needs ca_file" } },
+	{ "tls:\n  profiles:\n    - sender_domains: x.test\n      cert_match: a.*.test\n",
+		-EINVAL, { "tls.profiles[1].cert_match: 'a.*.test' is not valid" } },
+	{ "tls:\n  profiles:\n    - sender_domains: x.test\n      ciphers: [\"rc4 please\"]\n",
+		-EINVAL, { "is not a cipher suite name" } },
+	{ "tls:\n  profiles:\n    - name: a\n      sender_domains: x.test\n"
+		"    - name: a\n      sender_domains: y.test\n", -EINVAL,
+		{ "test.yaml:5: tls.profiles[2]: name a is used by tls.profiles[1] already" } },
+	{ "tls:\n  profiles:\n    - sender_domains: x.test\n  profiles: []\n", -EINVAL,
+		{ "test.yaml:4: tls.profiles: duplicate key (first at line 2)" } },
+	{ "tls:\n  profiles:\n    - sender_domains: x.test\n      sender_domains: y.test\n",
+		-EINVAL, { "test.yaml:4: tls.profiles[1].sender_domains: duplicate key" } },
+};
+
+static void
+test_tls_profiles(void **state)
+{
+	static const char yaml[] =
+		"tls:\n"
+		"  cert: /etc/mx/rsa.pem\n"
+		"  key: /etc/mx/rsa.key\n"
+		"  profiles:\n"
+		"    - name: partners\n"
+		"      clients: [192.0.2.0/24]\n"
+		"      sender_domains: [Partner.Example, .partner.example]\n"
+		"      client_cert: required\n"
+		"      ca_file: ca/partners.pem\n"
+		"      cert_match: \"*.partner.example\"\n"
+		"    - sender_domains: bank.example\n"
+		"      ciphers: [TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384]\n"
+		"      min_version: \"1.1\"\n";
+	const struct mx_conf_tls_profile *p;
+	struct mx_conf *c, *again;
+	char *d1, *d2, err[ERR_MAX];
+	size_t i, l1, l2;
+
+	(void)state;
+	for (i = 0; i < MX_ARRAY_SIZE(profile_rows); i++)
+		check_row(i, &profile_rows[i]);
+	c = NULL;
+	assert_int_equal(mx_conf_load_buf("/etc/mx/t.yaml", yaml, strlen(yaml), 0, &c, err,
+				sizeof(err)), 0);
+	assert_int_equal(c->n_tls_profiles, 2);
+	p = &c->tls_profiles[0];
+	assert_string_equal(p->name, "partners");
+	assert_int_equal(p->n_clients, 1);
+	assert_int_equal(p->client_prefix[0], 24);
+	assert_string_equal(p->sender_domains[0], "partner.example");
+	assert_string_equal(p->sender_domains[1], ".partner.example");
+	assert_int_equal(p->client_cert, 2);
+	assert_string_equal(p->ca_file, "/etc/mx/ca/partners.pem");
+	assert_string_equal(p->cert_match, "*.partner.example");
+	assert_int_equal(p->min_version, -1);
+	p = &c->tls_profiles[1];
+	assert_string_equal(p->name, "profile2");
+	assert_int_equal(p->n_ciphers, 1);
+	assert_int_equal(p->min_version, 1);
+	assert_int_equal(mx_conf_validate(c, err, sizeof(err)), -EINVAL); /* no hostname... */
+	assert_null(strstr(err, "tls.profiles"));
+	/* The dump reloads to the same profiles. */
+	d1 = dump_of(c, &l1);
+	again = NULL;
+	if (mx_conf_load_buf("dump.yaml", d1, l1, 0, &again, err, sizeof(err)) != 0)
+		fail_msg("dump does not load:\n%s\n%s", d1, err);
+	d2 = dump_of(again, &l2);
+	assert_string_equal(d1, d2);
+	assert_int_equal(again->n_tls_profiles, 2);
+	free(d1);
+	free(d2);
+	mx_conf_put(again);
+	mx_conf_put(c);
+	/* Profiles without certificates: nothing to offer. */
+	c = load_ok("tls:\n  profiles:\n    - sender_domains: x.test\n");
+	assert_int_equal(mx_conf_validate(c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "tls.profiles needs tls.cert"));
 	mx_conf_put(c);
 }
 
@@ -853,6 +998,42 @@ test_names(void **state)
 	assert_int_equal(mx_conf_distance("same", "same"), 0);
 }
 
+/* What only the whole snapshot can tell about auth and dns: the
+ * resolver's address form, the authserv-id, resolver xor zone. */
+static void
+test_auth_validate(void **state)
+{
+	static const struct {
+		const char *yaml;
+		const char *err;        /* NULL: valid */
+	} t[] = {
+		{ "dns:\n  resolver: 127.0.0.1\n", NULL },
+		{ "dns:\n  resolver: \"[::1]:53\"\n", NULL },
+		{ "dns:\n  resolver: ::1\n", NULL },
+		{ "dns:\n  resolver: 127.0.0.1:0\n", "test.yaml:9: dns.resolver: bad address" },
+		{ "dns:\n  resolver: ns.example.org:53\n", "test.yaml:9: dns.resolver: bad address" },
+		{ "dns:\n  resolver: 127.0.0.1:53\n  zone: /tmp/z\n",
+			"test.yaml:10: dns.zone: not allowed together with dns.resolver" },
+		{ "auth:\n  authserv_id: mx.example.org\n", NULL },
+		{ "auth:\n  authserv_id: \"mx; spf=pass\"\n",
+			"test.yaml:9: auth.authserv_id: bad host name" },
+	};
+	char yaml[512], err[ERR_MAX];
+	struct mx_conf *c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < MX_ARRAY_SIZE(t); i++) {
+		snprintf(yaml, sizeof(yaml), "%s%s", minimal_yaml, t[i].yaml);
+		c = load_ok(yaml);
+		err[0] = '\0';
+		if ((mx_conf_validate(c, err, sizeof(err)) == 0) != (t[i].err == NULL) ||
+				(t[i].err != NULL && strstr(err, t[i].err) == NULL))
+			fail_msg("case %zu: '%s'", i, err);
+		mx_conf_put(c);
+	}
+}
+
 static void
 test_example_file(void **state)
 {
@@ -888,6 +1069,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_validate_cross),
+		cmocka_unit_test(test_validate_fault),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_dump_roundtrip),
 		cmocka_unit_test(test_relative_paths),
@@ -898,6 +1080,8 @@ main(void)
 		cmocka_unit_test(test_scalars),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_example_file),
+		cmocka_unit_test(test_auth_validate),
+		cmocka_unit_test(test_tls_profiles),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

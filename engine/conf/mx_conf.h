@@ -47,9 +47,47 @@ struct mx_conf_paths {
 };
 #define MX_CONF_MAX_DPDK_ADDRS 8 /* MX_NET_MAX_ADDRS */
 
+/* STARTTLS to the downstream (delivery.tls). */
+enum mx_relay_tls {
+	MX_RELAY_TLS_OFF = 0,
+	MX_RELAY_TLS_OPPORTUNISTIC, /* when offered, certificate not checked (RFC 7435) */
+	MX_RELAY_TLS_VERIFY,        /* required, chain and name checked, else 451 4.7.5 */
+};
+
+#define MX_CONF_MAX_TLS_PROFILES 16 /* MX_TLS_MAX_PROFILES */
+#define MX_CONF_MAX_TLS_MATCH 16    /* MX_TLS_MAX_MATCH */
+
+/* One entry of tls.profiles (README "TLS profiles"), checked at load.
+ * Matched by client network and/or sender domain, first match wins. */
+struct mx_conf_tls_profile {
+	char *name;                 /* "profileN" when not given */
+	struct mx_addr clients[MX_CONF_MAX_TLS_MATCH]; /* network (port 0) */
+	uint8_t client_prefix[MX_CONF_MAX_TLS_MATCH];
+	unsigned n_clients;
+	char *sender_domains[MX_CONF_MAX_TLS_MATCH];  /* lower case; ".x" below x */
+	unsigned n_sender_domains;
+	bool require_tls;
+	int min_version;            /* -1: tls.min_version; else as tls_min_version */
+	bool strong;                /* strength: high (ECDHE with an AEAD only) */
+	char *ciphers[MX_CONF_MAX_TLS_MATCH];         /* IANA names, mbedTLS spelling */
+	unsigned n_ciphers;
+	unsigned client_cert;       /* 0 none, 1 optional, 2 required */
+	char *ca_file;              /* absolute once loaded */
+	char *cert_match;           /* name, "*.name" or "sender-domain" */
+	unsigned line;              /* file line of the entry */
+};
+
 enum mx_bare_lf {
 	MX_BARE_LF_REJECT = 0, /* 5xx at end of data (default: SMTP smuggling defence) */
 	MX_BARE_LF_NORMALIZE,  /* a bare LF or CR becomes CRLF; never ends the data */
+};
+
+/* How a sender-authentication check acts (auth.spf, auth.dmarc); the
+ * same order as enum mx_verdict_mode of policy/verdict. */
+enum mx_conf_auth_mode {
+	MX_CONF_AUTH_OFF = 0,
+	MX_CONF_AUTH_RECORD,  /* best effort: evaluated and recorded */
+	MX_CONF_AUTH_ENFORCE, /* mandatory: a failure is refused */
 };
 
 struct mx_conf {
@@ -94,6 +132,11 @@ struct mx_conf {
 	unsigned timeout_relay_reply_ms;  /* per command reply */
 	unsigned timeout_relay_data_ms;   /* reply to the final dot: RFC 5321 4.5.3.2.6: 10 min */
 	unsigned relay_idle_ms;     /* idle pooled connection is closed after this */
+	enum mx_relay_tls relay_tls;
+	char *relay_tls_ca_file;    /* CA bundle the downstream's certificate must chain to */
+	char *relay_tls_name;       /* name it must match; NULL: the downstream host */
+	char *relay_tls_cert;       /* client certificate for the downstream, or NULL */
+	char *relay_tls_key;
 	char *spool_dir;
 
 	/* logs and metrics */
@@ -113,6 +156,12 @@ struct mx_conf {
 	uint8_t dpdk_prefix[MX_CONF_MAX_DPDK_ADDRS];
 	unsigned n_dpdk_addr;
 	uint32_t dpdk_gateway;      /* network order; 0: on-link only */
+	/* dpdk.fault.*: the seeded fault-injection layer at the packet-I/O
+	 * seam (mx_pktio.h), the same rates in both directions; all 0: off,
+	 * and then not in the path at all */
+	unsigned dpdk_fault_loss_pct, dpdk_fault_reorder_pct, dpdk_fault_dup_pct;
+	unsigned dpdk_fault_delay_ms, dpdk_fault_jitter_ms;
+	unsigned dpdk_fault_seed;
 
 	/* content: Hyperscan rules (policy/content); off while rules is NULL */
 	char *content_rules;        /* rules file (--rules) */
@@ -122,10 +171,27 @@ struct mx_conf {
 	struct mx_conf_paths tls_cert; /* PEM, leaf then chain; paired with tls_key */
 	struct mx_conf_paths tls_key;
 	enum mx_tls_mode tls_mode;
-	unsigned tls_min_version;   /* 0: TLS 1.0, 1: TLS 1.1, 2: TLS 1.2 */
+	unsigned tls_min_version;   /* 0: TLS 1.0, 1: TLS 1.1, 2: TLS 1.2, 3: TLS 1.3 */
+	unsigned tls_backend;       /* 0: mbedTLS, 1: OpenSSL (enum mx_tls_backend) */
 	bool tls_allow_weak_keys;   /* accept RSA < 2048, EC < 256 bits */
 	bool tls_require_san_match; /* refuse a certificate whose SAN misses hostname */
 	unsigned tls_expiry_warn_days;
+	struct mx_conf_tls_profile *tls_profiles; /* tls.profiles; file only */
+	unsigned n_tls_profiles;
+
+	/* auth: sender authentication (policy/auth), all off by default */
+	int auth_spf;               /* enum mx_conf_auth_mode */
+	int auth_dmarc;             /* enum mx_conf_auth_mode */
+	int auth_temperror;         /* 0 accept, 1 tempfail (451 4.4.3) */
+	int auth_verifier;          /* 0 its own thread, 1 on the worker's loop */
+	bool auth_dkim_rsa_sha1;    /* RFC 8301 3.1 */
+	bool auth_senderid;         /* Sender ID (RFC 4406), off by default */
+	unsigned auth_dkim_min_key_bits; /* RFC 8301 3.2: 1024 */
+	char *auth_authserv_id;     /* RFC 8601 2.5; NULL: server.hostname */
+	/* dns: the verifier's resolver */
+	char *dns_resolver;         /* IP[:PORT]; NULL: /etc/resolv.conf */
+	char *dns_zone;             /* RFC 1035 zone file answered locally */
+	unsigned dns_timeout_ms;    /* per query, then temperror */
 };
 
 /* Everything at its default (the defaults alone make a valid config only

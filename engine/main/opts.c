@@ -17,7 +17,6 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <opendkim/dkim.h>
-#include <spf2/spf.h>
 #include <yaml.h>
 
 #include "mx_conf.h"
@@ -29,7 +28,11 @@ enum {
 	MAIN_OPT_TLS_KEY,
 	MAIN_OPT_TLS_MODE,
 	MAIN_OPT_TLS_MIN_VERSION,
+	MAIN_OPT_TLS_BACKEND,
 	MAIN_OPT_RULES,
+	MAIN_OPT_RESOLVER,
+	MAIN_OPT_DNS_ZONE,
+	MAIN_OPT_DNS_TIMEOUT,
 };
 
 static void
@@ -56,8 +59,12 @@ run_help(FILE *f)
 		"                             RSA and ECDSA at once); STARTTLS is then offered\n"
 		"      --tls-key FILE         its private key (repeatable)\n"
 		"      --tls-mode best-effort|mandatory\n"
-		"      --tls-min-version 1.0|1.1|1.2\n"
+		"      --tls-min-version 1.0|1.1|1.2|1.3 (1.3: openssl backend only)\n"
+		"      --tls-backend mbedtls|openssl  TLS library (default mbedtls)\n"
 		"      --rules FILE           content rules (YAML, Hyperscan); off without\n"
+		"      --resolver IP:PORT     DNS forwarder of the sender checks (auth.*)\n"
+		"      --dns-zone FILE        or local zone data (RFC 1035) for them\n"
+		"      --dns-timeout-ms N     per DNS query, then temperror (default 2000)\n"
 		"      --set SECTION.KEY=VALUE  any configuration key (repeatable)\n");
 }
 
@@ -96,7 +103,11 @@ mx_main_parse_opts(int argc, char **argv, struct mx_main_opts *o, FILE *err)
 		{ "tls-key", required_argument, NULL, MAIN_OPT_TLS_KEY },
 		{ "tls-mode", required_argument, NULL, MAIN_OPT_TLS_MODE },
 		{ "tls-min-version", required_argument, NULL, MAIN_OPT_TLS_MIN_VERSION },
+		{ "tls-backend", required_argument, NULL, MAIN_OPT_TLS_BACKEND },
 		{ "rules", required_argument, NULL, MAIN_OPT_RULES },
+		{ "resolver", required_argument, NULL, MAIN_OPT_RESOLVER },
+		{ "dns-zone", required_argument, NULL, MAIN_OPT_DNS_ZONE },
+		{ "dns-timeout-ms", required_argument, NULL, MAIN_OPT_DNS_TIMEOUT },
 		{ "set", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -130,7 +141,11 @@ mx_main_parse_opts(int argc, char **argv, struct mx_main_opts *o, FILE *err)
 		case MAIN_OPT_TLS_KEY: key = "tls-key"; break;
 		case MAIN_OPT_TLS_MODE: key = "tls-mode"; break;
 		case MAIN_OPT_TLS_MIN_VERSION: key = "tls-min-version"; break;
+		case MAIN_OPT_TLS_BACKEND: key = "tls-backend"; break;
 		case MAIN_OPT_RULES: key = "rules"; break;
+		case MAIN_OPT_RESOLVER: key = "resolver"; break;
+		case MAIN_OPT_DNS_ZONE: key = "dns-zone"; break;
+		case MAIN_OPT_DNS_TIMEOUT: key = "dns-timeout-ms"; break;
 		case 'S': {
 			/* --set section.key=value: split at the first '='. The
 			 * string stays in argv, which outlives the opts. */
@@ -209,17 +224,14 @@ mx_main_print_version(FILE *f)
 	char tls[32];
 	const char *je = "?";
 	size_t je_len = sizeof(je);
-	int spf_maj = 0, spf_min = 0, spf_pat = 0;
 	uint32_t dkim = dkim_libversion();
 
 	mbedtls_version_get_string(tls);
 	if (mallctl("version", &je, &je_len, NULL, 0) != 0)
 		je = "?";
-	SPF_get_lib_version(&spf_maj, &spf_min, &spf_pat);
 	fprintf(f, "mxedge %s\n", MX_VERSION);
 	fprintf(f, "  %s\n", rte_version());
 	fprintf(f, "  mbed TLS %s\n", tls);
-	fprintf(f, "  libspf2 %d.%d.%d\n", spf_maj, spf_min, spf_pat);
 	fprintf(f, "  libopendkim %u.%u.%u\n", dkim >> 24, (dkim >> 16) & 0xff,
 			(dkim >> 8) & 0xff);
 	fprintf(f, "  Hyperscan %s\n", hs_version());

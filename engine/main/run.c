@@ -38,6 +38,7 @@
 #include "mx_content.h"
 #include "mx_deliver.h"
 #include "mx_dpdk.h"
+#include "mx_auth.h"
 #include "mx_io.h"
 #include "mx_log.h"
 #include "mx_main.h"
@@ -57,6 +58,9 @@
 /* Slots of the shared per-client connection table: a power of two, four
  * times the default max_connections so probe windows stay short. */
 #define CONNLIMIT_SLOTS 65536
+/* Verifier jobs a worker may have out at once (each ~12 KiB with its
+ * results); past it a transaction's checks are temperror. */
+#define AUTH_PORT_DEPTH 1024u
 
 struct worker {
 	unsigned id;
@@ -71,6 +75,7 @@ struct worker {
 	struct mx_deliver *spool_deliver;
 	struct mx_vlog_port *vlog_port;
 	struct mx_smtp_worker *smtp;
+	struct mx_auth_port *auth_port;       /* NULL: no sender checks */
 	struct mx_stats *stats;
 	struct mx_conf *conf;                 /* the worker's current snapshot */
 	_Atomic(struct mx_conf *) next_conf;  /* handed over by the control thread */
@@ -88,7 +93,9 @@ struct runtime {
 	struct mx_vlog *vlog;
 	struct mx_connlimit *climit;
 	struct mx_tls_ctx *tls;               /* NULL: no certificates */
+	struct mx_tls_client *relay_tls;      /* delivery.tls; NULL: off */
 	struct mx_content_rules *content;     /* NULL: no content rules */
+	struct mx_auth_stage *auth;           /* NULL: no sender checks */
 	struct worker *workers;
 	unsigned n_workers;
 	unsigned reloads;
@@ -138,7 +145,8 @@ worker_idle(const struct worker *w)
 {
 	return mx_smtp_n_sessions(w->smtp) == 0 &&
 		(w->relay == NULL || mx_relay_in_flight(w->relay) == 0) &&
-		mx_io_in_flight(w->io_port) == 0;
+		mx_io_in_flight(w->io_port) == 0 &&
+		(w->auth_port == NULL || mx_auth_port_in_flight(w->auth_port) == 0);
 }
 
 static void *
@@ -155,7 +163,7 @@ worker_main(void *arg)
 			worker_start_drain(w);
 		if (w->draining && worker_idle(w))
 			break;
-		if (mx_loop_run_once(w->loop, 1000) < 0) {
+		if (mx_loop_run_once(w->loop, mx_auth_port_timeout_ms(w->auth_port, 1000)) < 0) {
 			MX_LOG(MX_LOG_ERR, LOG_COMP, "worker %u: poll failed, stopping", w->id);
 			break;
 		}
@@ -205,6 +213,7 @@ worker_setup(struct runtime *rt, struct worker *w)
 		rc = mx_relay_create(w->loop, rt->conf, w->stats, &w->relay);
 		if (rc != 0)
 			return rc;
+		mx_relay_set_tls(w->relay, rt->relay_tls);
 		env.deliver = mx_relay_deliver(w->relay);
 	} else {
 		rc = mx_spool_deliver_create(rt->spool, w->io_port, w->stats, &w->spool_deliver);
@@ -220,6 +229,13 @@ worker_setup(struct runtime *rt, struct worker *w)
 	env.climit = rt->climit;
 	env.tls = rt->tls;
 	env.content = rt->content;
+	if (rt->auth != NULL) {
+		rc = mx_auth_port_create(rt->auth, w->loop, MX_MIN(per_worker + 16, AUTH_PORT_DEPTH),
+				mx_smtp_auth_done, stderr, &w->auth_port);
+		if (rc != 0)
+			return rc;
+		env.auth = w->auth_port;
+	}
 	rc = mx_smtp_worker_create(&env, per_worker, &w->smtp);
 	if (rc != 0)
 		return rc;
@@ -263,6 +279,12 @@ worker_teardown(struct worker *w)
 		mx_conf_put(w->conf);
 }
 
+static bool
+str_same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 /* Start-time settings that a reload cannot change in place. */
 static const char *
 reload_blocker(const struct mx_conf *a, const struct mx_conf *b)
@@ -287,8 +309,34 @@ reload_blocker(const struct mx_conf *a, const struct mx_conf *b)
 		return "metrics.listen";
 	if (a->content_rules != NULL && b->content_rules == NULL)
 		return "content.rules (removed)";
+	/* The verifier and its DNS source exist from start (or not). */
+	if ((a->auth_spf != MX_CONF_AUTH_OFF || a->auth_dmarc != MX_CONF_AUTH_OFF) !=
+			(b->auth_spf != MX_CONF_AUTH_OFF || b->auth_dmarc != MX_CONF_AUTH_OFF))
+		return "auth.spf / auth.dmarc (turning sender checks on or off)";
+	if (a->auth_verifier != b->auth_verifier || a->dns_timeout_ms != b->dns_timeout_ms ||
+			a->auth_senderid != b->auth_senderid ||
+			!str_same(a->dns_resolver, b->dns_resolver) ||
+			!str_same(a->dns_zone, b->dns_zone) ||
+			!str_same(a->auth_authserv_id, b->auth_authserv_id))
+		return "auth.verifier, auth.authserv_id or dns.*";
+	/* STARTTLS is offered or not from start: the workers' TLS context
+	 * exists or not. New certificates at the same or other paths are
+	 * fine (tls_reload). */
+	if ((a->tls_cert.n == 0) != (b->tls_cert.n == 0))
+		return "tls.cert (adding or removing all certificates)";
+	/* The TLS library of the running context (crypto/tls). */
+	if (a->tls_backend != b->tls_backend)
+		return "tls.backend";
+	/* The downstream TLS client (CA, client certificate) is made once,
+	 * at start (relay_tls_setup). */
+	if (a->relay_tls != b->relay_tls || !str_same(a->relay_tls_ca_file, b->relay_tls_ca_file) ||
+			!str_same(a->relay_tls_cert, b->relay_tls_cert) ||
+			!str_same(a->relay_tls_key, b->relay_tls_key))
+		return "delivery.tls, tls_ca_file, tls_cert or tls_key";
 	return NULL;
 }
+
+static int tls_reload(struct runtime *rt, const struct mx_conf *nc);
 
 static void
 reload(struct runtime *rt)
@@ -317,6 +365,11 @@ reload(struct runtime *rt)
 			mx_content_rules_load(nc->content_rules, nc->content_cache_dir, stderr, &nr) != 0) {
 		MX_LOG(MX_LOG_ERR, LOG_COMP, "reload refused: content rules invalid (see above); "
 				"the running configuration stays");
+		mx_conf_put(nc);
+		return;
+	}
+	if (tls_reload(rt, nc) != 0) {
+		mx_content_rules_put(nr);
 		mx_conf_put(nc);
 		return;
 	}
@@ -408,45 +461,166 @@ control_loop(struct runtime *rt, int sfd)
 	}
 }
 
-/* Certificates are loaded and checked once at start (hygiene, DESIGN "TLS
- * policy"); a refused certificate stops the start. XXX: SIGHUP does not
- * swap certificates yet (issue 4). */
+/* The server TLS configuration of a snapshot. The strings stay the
+ * snapshot's: crypto/tls copies what it keeps. */
+static void
+tls_conf_of(const struct runtime *rt, const struct mx_conf *c, struct mx_tls_conf *tc)
+{
+	unsigned i;
+
+	mx_tls_conf_defaults(tc);
+	for (i = 0; i < c->tls_cert.n && i < MX_TLS_MAX_CERTS; i++) {
+		tc->cert_files[i] = c->tls_cert.v[i];
+		tc->key_files[i] = c->tls_key.v[i];
+	}
+	tc->n_certs = i;
+	tc->hostname = c->hostname;
+	tc->min_version = (enum mx_tls_version)c->tls_min_version;
+	tc->backend = (enum mx_tls_backend)c->tls_backend;
+	/* Mandatory TLS has a floor: forward secrecy and an AEAD. */
+	tc->suites = c->tls_mode == MX_TLS_MODE_MANDATORY ?
+		MX_TLS_SUITES_STRONG : MX_TLS_SUITES_DEFAULT;
+	tc->workers = rt->n_workers;
+	tc->allow_weak_keys = c->tls_allow_weak_keys;
+	tc->require_san_match = c->tls_require_san_match;
+	tc->expiry_warn_days = c->tls_expiry_warn_days;
+}
+
+/* tls.profiles as crypto/tls takes them (pr has MX_TLS_MAX_PROFILES
+ * entries); what a profile leaves out comes from the tls section. */
+static void
+tls_policy_of(const struct mx_conf *c, struct mx_tls_profile *pr, struct mx_tls_policy *pol)
+{
+	unsigned i, j;
+
+	memset(pr, 0, sizeof(*pr) * MX_TLS_MAX_PROFILES);
+	for (i = 0; i < c->n_tls_profiles && i < MX_TLS_MAX_PROFILES; i++) {
+		const struct mx_conf_tls_profile *p = &c->tls_profiles[i];
+		struct mx_tls_profile *q = &pr[i];
+
+		q->name = p->name;
+		for (j = 0; j < p->n_clients && j < MX_TLS_MAX_MATCH; j++) {
+			q->clients[j] = p->clients[j];
+			q->client_prefix[j] = p->client_prefix[j];
+		}
+		q->n_clients = j;
+		for (j = 0; j < p->n_sender_domains && j < MX_TLS_MAX_MATCH; j++)
+			q->sender_domains[j] = p->sender_domains[j];
+		q->n_sender_domains = j;
+		for (j = 0; j < p->n_ciphers && j < MX_TLS_MAX_MATCH; j++)
+			q->ciphers[j] = p->ciphers[j];
+		q->n_ciphers = j;
+		q->require_tls = p->require_tls;
+		q->min_version = (enum mx_tls_version)(p->min_version >= 0 ?
+				(unsigned)p->min_version : c->tls_min_version);
+		q->suites = p->strong || c->tls_mode == MX_TLS_MODE_MANDATORY ?
+			MX_TLS_SUITES_STRONG : MX_TLS_SUITES_DEFAULT;
+		q->client_cert = (enum mx_tls_client_cert)p->client_cert;
+		q->ca_file = p->ca_file;
+		q->cert_match = p->cert_match;
+	}
+	pol->profiles = pr;
+	pol->n_profiles = i;
+}
+
+static void
+tls_expiry_gauge(struct runtime *rt)
+{
+	mx_metrics_set_gauge(rt->metrics, "mxedge_tls_cert_days_to_expiry",
+			"Whole days until the first server certificate expires",
+			(double)mx_tls_ctx_days_to_expiry(rt->tls));
+}
+
+static size_t
+tls_metrics_export(void *arg, char *buf, size_t size)
+{
+	return mx_tls_ctx_metrics(arg, buf, size);
+}
+
+/* Certificates and profiles are loaded and checked at start (hygiene,
+ * DESIGN "TLS policy"); a refused certificate stops the start. Before
+ * the metrics are served: the exporter list is fixed from then on. */
 static int
 tls_setup(struct runtime *rt)
 {
 	const struct mx_conf *c = rt->conf;
+	struct mx_tls_profile pr[MX_TLS_MAX_PROFILES];
+	struct mx_tls_policy pol;
 	struct mx_tls_conf tc;
 	char err[512];
-	unsigned i;
 	int rc;
 
 	if (c->tls_cert.n == 0)
 		return 0;
-	mx_tls_conf_defaults(&tc);
-	for (i = 0; i < c->tls_cert.n && i < MX_TLS_MAX_CERTS; i++) {
-		tc.cert_files[i] = c->tls_cert.v[i];
-		tc.key_files[i] = c->tls_key.v[i];
-	}
-	tc.n_certs = i;
-	tc.hostname = c->hostname;
-	tc.min_version = (enum mx_tls_version)c->tls_min_version;
-	/* Mandatory TLS has a floor: forward secrecy and an AEAD. */
-	tc.suites = c->tls_mode == MX_TLS_MODE_MANDATORY ?
-		MX_TLS_SUITES_STRONG : MX_TLS_SUITES_DEFAULT;
-	tc.workers = rt->n_workers;
-	tc.allow_weak_keys = c->tls_allow_weak_keys;
-	tc.require_san_match = c->tls_require_san_match;
-	tc.expiry_warn_days = c->tls_expiry_warn_days;
+	tls_conf_of(rt, c, &tc);
+	tls_policy_of(c, pr, &pol);
 	err[0] = '\0';
-	rc = mx_tls_ctx_create(&tc, &rt->tls, err, sizeof(err));
+	rc = mx_tls_ctx_create_policy(&tc, &pol, &rt->tls, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "mxedge: tls: %s\n", err);
 		return rc;
 	}
-	mx_metrics_set_gauge(rt->metrics, "mxedge_tls_cert_days_to_expiry",
-			"Whole days until the first server certificate expires",
-			(double)mx_tls_ctx_days_to_expiry(rt->tls));
+	tls_expiry_gauge(rt);
+	return mx_metrics_add_exporter(rt->metrics, tls_metrics_export, rt->tls);
+}
+
+/* SIGHUP: the certificate files and profiles are read again into a new
+ * generation, checked like at start, and published; sessions in flight
+ * keep the old one until they end. A refused certificate keeps the old
+ * generation and refuses the reload. */
+static int
+tls_reload(struct runtime *rt, const struct mx_conf *nc)
+{
+	struct mx_tls_profile pr[MX_TLS_MAX_PROFILES];
+	struct mx_tls_policy pol;
+	struct mx_tls_conf tc;
+	char err[512];
+	int rc;
+
+	if (rt->tls == NULL)
+		return 0;
+	tls_conf_of(rt, nc, &tc);
+	tls_policy_of(nc, pr, &pol);
+	err[0] = '\0';
+	rc = mx_tls_ctx_reload(rt->tls, &tc, &pol, err, sizeof(err));
+	if (rc != 0) {
+		MX_LOG(MX_LOG_ERR, LOG_COMP, "reload refused: tls: %s; the running "
+				"certificates and configuration stay", err);
+		return rc;
+	}
+	tls_expiry_gauge(rt);
 	return 0;
+}
+
+/* delivery.tls: the client side of STARTTLS to the downstream, loaded
+ * once (CA bundle, client certificate) and shared by the workers' relays.
+ * Opportunistic checks nothing (RFC 7435); verify checks the chain and
+ * the name (RFC 7817 3). */
+static int
+relay_tls_setup(struct runtime *rt)
+{
+	const struct mx_conf *c = rt->conf;
+	struct mx_tls_client_conf tc;
+	char err[512];
+	int rc;
+
+	if (!c->has_downstream || c->relay_tls == MX_RELAY_TLS_OFF)
+		return 0;
+	mx_tls_client_conf_defaults(&tc);
+	tc.workers = rt->n_workers;
+	tc.ca_file = c->relay_tls_ca_file;
+	tc.cert_file = c->relay_tls_cert;
+	tc.key_file = c->relay_tls_key;
+	if (c->relay_tls == MX_RELAY_TLS_OPPORTUNISTIC) {
+		/* Any TLS beats the plaintext the alternative is. */
+		tc.verify = MX_TLS_VERIFY_NONE;
+		tc.min_version = MX_TLS_V1_0;
+	}
+	err[0] = '\0';
+	rc = mx_tls_client_create(&tc, &rt->relay_tls, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "mxedge: delivery.tls: %s\n", err);
+	return rc;
 }
 
 /* Content rules (policy/content), compiled before any worker starts. */
@@ -471,6 +645,39 @@ content_setup(struct runtime *rt)
 	return 0;
 }
 
+/* Sender authentication (policy/auth): the verifier stage, on a thread of
+ * its own or on each worker's loop (auth.verifier), only when a check is
+ * on. Its DNS source is set up here, so a bad resolver or zone file stops
+ * the start with the reason. */
+static int
+auth_setup(struct runtime *rt)
+{
+	const struct mx_conf *c = rt->conf;
+	struct mx_auth_conf ac = {
+		.dns = {
+			.resolver = c->dns_resolver,
+			.zone_file = c->dns_zone,
+			.timeout_ms = c->dns_timeout_ms,
+		},
+		.receiver = c->hostname,
+		.authserv_id = c->auth_authserv_id,
+		.dkim_min_key_bits = c->auth_dkim_min_key_bits,
+		.dkim_rsa_sha1 = c->auth_dkim_rsa_sha1,
+		.senderid = c->auth_senderid,
+	};
+	int rc;
+
+	if (c->auth_spf == MX_CONF_AUTH_OFF && c->auth_dmarc == MX_CONF_AUTH_OFF)
+		return 0;
+	rc = mx_auth_stage_create(&ac, c->auth_verifier == 0, &rt->auth, stderr);
+	if (rc != 0) {
+		fprintf(stderr, "mxedge: sender authentication: cannot start the verifier: %s\n",
+				strerror(-rc));
+		return rc;
+	}
+	return mx_metrics_add_exporter(rt->metrics, mx_auth_stage_metrics, rt->auth);
+}
+
 static int
 services_setup(struct runtime *rt)
 {
@@ -478,6 +685,19 @@ services_setup(struct runtime *rt)
 	int rc;
 
 	rc = mx_metrics_create(rt->n_workers, &rt->metrics);
+	if (rc != 0)
+		return rc;
+	/* The dataplane's families read only what its workers publish, so
+	 * they may be served before the port exists and after it is gone. */
+	if (c->transport == MX_TRANSPORT_DPDK) {
+		rc = mx_metrics_add_exporter(rt->metrics, mx_dpdk_metrics_export, NULL);
+		if (rc != 0)
+			return rc;
+	}
+	rc = tls_setup(rt);
+	if (rc != 0)
+		return rc;
+	rc = auth_setup(rt);
 	if (rc != 0)
 		return rc;
 	if (c->has_metrics) {
@@ -490,7 +710,7 @@ services_setup(struct runtime *rt)
 	rc = mx_connlimit_create(CONNLIMIT_SLOTS, &rt->climit);
 	if (rc != 0)
 		return rc;
-	rc = tls_setup(rt);
+	rc = relay_tls_setup(rt);
 	if (rc != 0)
 		return rc;
 	rc = content_setup(rt);
@@ -522,6 +742,21 @@ services_setup(struct runtime *rt)
  * stay the engine's own pthreads (the loop registers its thread with the
  * EAL for an lcore id and mempool cache) so both transports share one
  * start-up and drain path. */
+/* dpdk.fault.*: the same impairment both ways (a test's lossy link);
+ * all zero leaves the layer out of the path. */
+static void
+dpdk_fault_conf(const struct mx_conf *c, struct mx_pktio_fault_conf *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->seed = c->dpdk_fault_seed;
+	f->rx.loss_pct = c->dpdk_fault_loss_pct;
+	f->rx.reorder_pct = c->dpdk_fault_reorder_pct;
+	f->rx.dup_pct = c->dpdk_fault_dup_pct;
+	f->rx.delay_ms = c->dpdk_fault_delay_ms;
+	f->rx.jitter_ms = c->dpdk_fault_jitter_ms;
+	f->tx = f->rx;
+}
+
 static int
 dpdk_setup(const struct mx_conf *c, unsigned n_workers)
 {
@@ -542,6 +777,7 @@ dpdk_setup(const struct mx_conf *c, unsigned n_workers)
 		dc.n_addrs++;
 	}
 	dc.gateway = c->dpdk_gateway;
+	dpdk_fault_conf(c, &dc.fault);
 	rc = mx_dpdk_start(&dc);
 	if (rc != 0)
 		fprintf(stderr, "mxedge: cannot start the DPDK port (--eal \"%s\"): %s\n",
@@ -555,6 +791,8 @@ runtime_free(struct runtime *rt)
 	for (unsigned i = 0; rt->workers != NULL && i < rt->n_workers; i++)
 		worker_teardown(&rt->workers[i]);
 	free(rt->workers);
+	/* After the worker loops: the verifier wakes none of them any more. */
+	mx_auth_stage_free(rt->auth);
 	/* The port goes once every worker loop (and its mbufs) is gone. */
 	mx_dpdk_stop();
 	/* The I/O thread drains its queue before the spool and log go. */
@@ -568,6 +806,7 @@ runtime_free(struct runtime *rt)
 		mx_connlimit_free(rt->climit);
 	/* After the workers: every TLS stream has ended. */
 	mx_tls_ctx_free(rt->tls);
+	mx_tls_client_free(rt->relay_tls);
 	mx_content_rules_put(rt->content);
 	if (rt->metrics != NULL)
 		mx_metrics_free(rt->metrics);

@@ -134,6 +134,24 @@ static const struct stat_desc stat_desc[MX_STAT__COUNT] = {
 		"Content scans that stopped at the byte cap (max_bytes)."),
 	[MX_STAT_CONTENT_ERRORS] = CNT("content_errors",
 		"Content scans that could not be set up (message refused 452 4.3.1)."),
+	[MX_STAT_RELAY_TLS_OK] = CNT_L("relay_tls", "STARTTLS to the downstream MTA, by outcome.",
+		"result=\"ok\""),
+	[MX_STAT_RELAY_TLS_PLAIN] = CNT_L("relay_tls", "STARTTLS to the downstream MTA, by outcome.",
+		"result=\"plaintext\""),
+	[MX_STAT_RELAY_TLS_NOT_OFFERED] = CNT_L("relay_tls",
+		"STARTTLS to the downstream MTA, by outcome.", "result=\"not_offered\""),
+	[MX_STAT_RELAY_TLS_CERT_FAIL] = CNT_L("relay_tls",
+		"STARTTLS to the downstream MTA, by outcome.", "result=\"cert_refused\""),
+	[MX_STAT_RELAY_TLS_HS_FAIL] = CNT_L("relay_tls",
+		"STARTTLS to the downstream MTA, by outcome.", "result=\"handshake_failed\""),
+	[MX_STAT_AUTH_REJECTED] = CNT("auth_rejected",
+		"Transactions refused by sender authentication (SPF 5.7.23, DMARC 5.7.1)."),
+	[MX_STAT_AUTH_TEMPFAILED] = CNT("auth_tempfailed",
+		"Transactions answered 451 4.4.3 on a DNS temperror (auth.temperror tempfail)."),
+	[MX_STAT_AUTH_QUARANTINED] = CNT("auth_quarantined",
+		"Messages marked for quarantine by the DMARC policy."),
+	[MX_STAT_AUTH_UNAVAILABLE] = CNT("auth_unavailable",
+		"Sender checks not run for want of a free verifier job (temperror)."),
 };
 
 /* Upper bounds in microseconds; the 14th bucket (30 s) catches a slow
@@ -456,6 +474,30 @@ render_gauges(struct mx_metrics *m, struct out *o)
 	pthread_mutex_unlock(&m->gauge_lock);
 }
 
+int
+mx_metrics_add_exporter(struct mx_metrics *m, mx_metrics_export_fn *fn, void *arg)
+{
+	if (m->n_exporters == MX_METRICS_MAX_EXPORTERS)
+		return -ENOSPC;
+	m->export_fn[m->n_exporters] = fn;
+	m->export_arg[m->n_exporters] = arg;
+	m->n_exporters++;
+	return 0;
+}
+
+static void
+render_exporters(const struct mx_metrics *m, struct out *o)
+{
+	unsigned i;
+
+	for (i = 0; i < m->n_exporters; i++) {
+		char *dst = o->len < o->size ? o->buf + o->len : NULL;
+		size_t room = o->len < o->size ? o->size - o->len : 0;
+
+		o->len += m->export_fn[i](m->export_arg[i], dst, room);
+	}
+}
+
 size_t
 mx_metrics_render(struct mx_metrics *m, char *buf, size_t size)
 {
@@ -477,5 +519,6 @@ mx_metrics_render(struct mx_metrics *m, char *buf, size_t size)
 			"mxedge_metrics_http_rejected_total %" PRIu64 "\n",
 			atomic_load_explicit(&m->http_rejected, memory_order_relaxed));
 	render_gauges(m, &o);
+	render_exporters(m, &o);
 	return o.len;
 }

@@ -32,6 +32,10 @@ struct mx_metrics {
 	pthread_mutex_t gauge_lock;
 	struct mx_metrics_gauge gauges[MX_METRICS_MAX_GAUGES];
 	unsigned n_gauges;
+	/* Set before serving, read by the HTTP thread. */
+	mx_metrics_export_fn *export_fn[MX_METRICS_MAX_EXPORTERS];
+	void *export_arg[MX_METRICS_MAX_EXPORTERS];
+	unsigned n_exporters;
 	/* Written by the HTTP thread, which owns no stats block. */
 	_Atomic uint64_t http_rejected;
 	struct MHD_Daemon *httpd;

@@ -385,6 +385,39 @@ loopback(int family, uint16_t port)
 	return a;
 }
 
+/* An exporter writes like snprintf; its text follows ours, also when the
+ * first buffer was too small. */
+static size_t
+export_two(void *arg, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "# TYPE x_total counter\nx_total{k=\"%s\"} 2\n",
+			(const char *)arg);
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+static void
+test_exporters(void **state)
+{
+	struct mx_metrics *m;
+	char small[64], *text;
+	size_t need;
+
+	(void)state;
+	assert_int_equal(mx_metrics_create(1, &m), 0);
+	for (unsigned i = 0; i < MX_METRICS_MAX_EXPORTERS; i++)
+		assert_int_equal(mx_metrics_add_exporter(m, export_two, "a"), 0);
+	assert_int_equal(mx_metrics_add_exporter(m, export_two, "b"), -ENOSPC);
+	text = render(m);
+	assert_line(text, "x_total{k=\"a\"} 2");
+	assert_null(strstr(text, "k=\"b\""));
+	need = mx_metrics_render(m, small, sizeof(small));
+	assert_int_equal(need, strlen(text));
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+	free(text);
+	mx_metrics_free(m);
+}
+
 static void
 test_http(void **state)
 {
@@ -501,6 +534,7 @@ main(void)
 		cmocka_unit_test(test_every_stat_named),
 		cmocka_unit_test(test_gauges),
 		cmocka_unit_test(test_render_size),
+		cmocka_unit_test(test_exporters),
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_http_ipv6),
 		cmocka_unit_test(test_bad_address),

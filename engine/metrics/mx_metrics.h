@@ -62,6 +62,15 @@ enum mx_stat {
 	MX_STAT_CONTENT_QUARANTINED,    /* content verdict quarantine: marked, passed */
 	MX_STAT_CONTENT_TRUNCATED,      /* scan stopped at the byte cap */
 	MX_STAT_CONTENT_ERRORS,         /* scan could not be set up: 452 4.3.1 */
+	MX_STAT_RELAY_TLS_OK,           /* downstream STARTTLS handshakes that passed */
+	MX_STAT_RELAY_TLS_PLAIN,        /* opportunistic: not offered/refused, plaintext */
+	MX_STAT_RELAY_TLS_NOT_OFFERED,  /* verify: STARTTLS missing or refused: 451 4.7.5 */
+	MX_STAT_RELAY_TLS_CERT_FAIL,    /* verify: certificate refused: 451 4.7.5 */
+	MX_STAT_RELAY_TLS_HS_FAIL,      /* handshake failed: 451 4.7.5 */
+	MX_STAT_AUTH_REJECTED,          /* sender authentication: 550 (5.7.23, 5.7.1) */
+	MX_STAT_AUTH_TEMPFAILED,        /* sender authentication: 451 4.4.3 */
+	MX_STAT_AUTH_QUARANTINED,       /* DMARC quarantine: marked, passed */
+	MX_STAT_AUTH_UNAVAILABLE,       /* no verifier job free: checks temperror */
 	MX_STAT__COUNT
 };
 
@@ -132,5 +141,16 @@ size_t mx_metrics_render(struct mx_metrics *m, char *buf, size_t size);
 int mx_metrics_serve(struct mx_metrics *m, const struct mx_addr *addr);
 /* The bound port while serving (the kernel's choice for port 0), else 0. */
 uint16_t mx_metrics_port(const struct mx_metrics *m);
+
+/* An exporter of another module (the DPDK dataplane) appends its own
+ * families to the text: it writes at most size bytes into buf (snprintf
+ * rules: buf is NULL when size is 0) and returns the length it needs. It
+ * runs on the HTTP thread, so it reads only what its workers publish for
+ * it (relaxed atomics in storage that outlives them), never a worker's
+ * live state. */
+typedef size_t mx_metrics_export_fn(void *arg, char *buf, size_t size);
+#define MX_METRICS_MAX_EXPORTERS 4
+/* Control thread, before mx_metrics_serve(). Returns 0 or -ENOSPC. */
+int mx_metrics_add_exporter(struct mx_metrics *m, mx_metrics_export_fn *fn, void *arg);
 
 #endif /* MX_METRICS_H */
