@@ -84,6 +84,17 @@ int mx_tcp_opt_parse(const uint8_t *p, size_t len, struct mx_tcp_opts *out);
  */
 int mx_tcp_opt_build(const struct mx_tcp_opts *o, uint8_t *buf, size_t size);
 
+/* RFC 2018 3: at most 4 SACK blocks fit the 40 bytes of options. */
+#define MX_TCP_SACK_MAX 4u
+/*
+ * Writes a SACK option (RFC 2018 3) with the n blocks (left edge, right
+ * edge; sequence numbers) in the order given, after two NOPs, into buf.
+ * Returns the length (4 + 8n), -EINVAL when n is 0 or above
+ * MX_TCP_SACK_MAX, or -ENOSPC when size is too small.
+ */
+int mx_tcp_opt_build_sack(const uint32_t (*blocks)[2], unsigned n, uint8_t *buf,
+		size_t size);
+
 /* One TCP segment, in either direction. */
 struct mx_tcp_seg {
 	uint32_t saddr, daddr;    /* IPv4, network order */
@@ -123,6 +134,15 @@ int mx_tcp_hdr_parse(const uint8_t *p, size_t avail, size_t l4_len,
  * 4 or above 40).
  */
 long mx_tcp_seg_build(const struct mx_tcp_seg *seg, uint8_t *buf, size_t size);
+/* The NIC fills the checksum (TX TCP checksum offload): the build skips
+ * the software sum over the whole segment and leaves the field 0 for L3,
+ * which alone writes the pseudo-header sum the NIC starts from
+ * (mx_net_ipv4_output with conf.tx_tcp_cksum). Only for a segment sent
+ * through such a port, contiguous in its first mbuf. */
+#define MX_TCP_BUILD_NO_CSUM 0x1u
+/* mx_tcp_seg_build with MX_TCP_BUILD_* flags (0: the same). */
+long mx_tcp_seg_build_flags(const struct mx_tcp_seg *seg, uint8_t *buf, size_t size,
+		unsigned flags);
 
 /* Connection states (RFC 9293 3.3.2). LISTEN is a listener, and TIME_WAIT
  * a compact table entry, not a connection. */
@@ -207,6 +227,7 @@ struct mx_tcp_stats {
 	uint64_t fast_retransmits;
 	uint64_t zero_wnd_probes;
 	uint64_t delayed_acks;     /* ACKs sent by the delayed-ACK timer */
+	uint64_t dup_acks_out;     /* immediate ACKs of out-of-order segments */
 	uint64_t challenge_acks;
 	uint64_t challenge_acks_limited; /* suppressed by the rate limit */
 	uint64_t rst_in;
@@ -252,6 +273,8 @@ void mx_tcp_tick(struct mx_tcp_stack *s, uint64_t now_ms);
 void mx_tcp_flush(struct mx_tcp_stack *s);
 void mx_tcp_get_stats(const struct mx_tcp_stack *s, struct mx_tcp_stats *out);
 unsigned mx_tcp_n_conns(const struct mx_tcp_stack *s);
+/* TIME_WAIT entries held (bounded by the configuration). */
+unsigned mx_tcp_n_time_wait(const struct mx_tcp_stack *s);
 unsigned mx_tcp_n_timewait(const struct mx_tcp_stack *s);
 
 /* Passive open on addr (INADDR_ANY: 0) and port. Returns 0, -EADDRINUSE,

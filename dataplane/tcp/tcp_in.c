@@ -71,6 +71,25 @@ ooo_add(struct mx_tcp_conn *c, uint32_t start, uint32_t end)
 	return true;
 }
 
+/* Moves the range holding seq to the front: RFC 2018 4 wants the first
+ * SACK block to report the most recently received segment. */
+static void
+ooo_touch(struct mx_tcp_conn *c, uint32_t seq)
+{
+	struct tcp_range r;
+	unsigned i;
+
+	for (i = 0; i < c->n_ooo; i++) {
+		if (SEQ_GEQ(seq, c->ooo[i].start) && SEQ_LT(seq, c->ooo[i].end))
+			break;
+	}
+	if (i == 0 || i == c->n_ooo)
+		return;
+	r = c->ooo[i];
+	memmove(&c->ooo[1], &c->ooo[0], i * sizeof(c->ooo[0]));
+	c->ooo[0] = r;
+}
+
 /* After rcv_nxt advanced: absorbs every held range it reached. */
 static void
 ooo_drain(struct mx_tcp_conn *c)
@@ -113,10 +132,14 @@ data_in(struct mx_tcp_conn *c, uint32_t seq, const uint8_t *p, uint32_t len)
 			s->st.drop_ooo_full++;
 		} else {
 			ring_write(c, seq - c->rcv_nxt, p, len);
+			ooo_touch(c, seq);
 		}
 		/* RFC 5681 4.2: an out-of-order segment is ACKed at once,
-		 * so the sender sees the duplicate ACK. */
-		c->flags |= CF_ACK_NOW;
+		 * one duplicate ACK per segment: flagging CF_ACK_NOW would
+		 * fold a burst of them into one ACK at the flush, and the
+		 * sender would never count three (RFC 5681 3.2). */
+		s->st.dup_acks_out++;
+		tcp_send_ack(c);
 		return false;
 	}
 	ring_write(c, 0, p, len);
@@ -424,6 +447,8 @@ synsent_input(struct mx_tcp_conn *c, const struct mx_tcp_seg *seg,
 	} else {
 		c->flags &= ~CF_WS;
 	}
+	if (!o->sack_ok)
+		c->flags &= ~CF_SACK;
 	if (!ack) {
 		/* Simultaneous open: answer with SYN-ACK. */
 		c->snd_wnd = seg->wnd;
@@ -531,6 +556,9 @@ listen_syn(struct mx_tcp_stack *s, struct mx_tcp_listener *l,
 		c->snd_ws = MX_MIN(o->wscale, MX_TCP_WSCALE_MAX);
 		c->rcv_ws = s->conf.wscale;
 	}
+	/* RFC 2018 2: SACK only when the SYN offered it. */
+	if (o->sack_ok)
+		c->flags |= CF_SACK;
 	c->snd_wnd = seg->wnd;
 	tcp_conn_set_state(c, MX_TCP_SYN_RCVD);
 	tcp_send_syn(c);

@@ -54,6 +54,29 @@ tcp_send_raw(struct mx_tcp_stack *s, const struct mx_tcp_seg *seg)
 	s->conf.output(seg, s->conf.output_arg);
 }
 
+/*
+ * The SACK option of a pure ACK while data is held out of order (RFC 2018
+ * 4: most recent range first, as ooo_touch keeps them). Returns its length
+ * or 0. XXX: only pure ACKs carry it: our MSS counted no option bytes, so
+ * a full data segment has no room; the next pure ACK reports the ranges.
+ */
+static uint8_t
+sack_opt(const struct mx_tcp_conn *c, uint8_t *opt, size_t size)
+{
+	uint32_t blk[MX_TCP_SACK_MAX][2];
+	unsigned n = MX_MIN((unsigned)c->n_ooo, MX_TCP_SACK_MAX);
+	int len;
+
+	if (!(c->flags & CF_SACK) || n == 0)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		blk[i][0] = c->ooo[i].start;
+		blk[i][1] = c->ooo[i].end;
+	}
+	len = mx_tcp_opt_build_sack((const uint32_t (*)[2])blk, n, opt, size);
+	return len < 0 ? 0 : (uint8_t)len;
+}
+
 /* Emits one segment of c: len payload bytes from the send ring at seq. */
 static void
 emit(struct mx_tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
@@ -81,10 +104,14 @@ emit(struct mx_tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
 		o.mss = s->conf.mss;
 		o.has_wscale = (c->flags & CF_WS) != 0;
 		o.wscale = s->conf.wscale;
+		o.sack_ok = (c->flags & CF_SACK) != 0;
 		n = mx_tcp_opt_build(&o, opt, sizeof(opt));
 		MX_ASSERT(n >= 0);
 		g.opt = opt;
 		g.opt_len = (uint8_t)n;
+	} else if (len == 0 && (flags & MX_TCP_ACK) && !(flags & MX_TCP_RST)) {
+		g.opt_len = sack_opt(c, opt, sizeof(opt));
+		g.opt = g.opt_len > 0 ? opt : NULL;
 	}
 	if (len > 0) {
 		uint32_t size = s->conf.sndbuf;

@@ -52,6 +52,7 @@
 #define CF_WS          0x8000u /* window scaling offered / agreed (RFC 7323) */
 #define CF_HAVE_RTT    0x10000u /* srtt8/rttvar4 hold a sample */
 #define CF_FIN_ACKED   0x20000u /* our FIN was acknowledged */
+#define CF_SACK        0x40000u /* SACK-permitted offered / agreed (RFC 2018) */
 
 /* Pending events, delivered by the flush step. */
 #define EV_ACCEPT    0x01u

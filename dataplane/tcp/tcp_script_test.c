@@ -75,7 +75,9 @@ struct step {
 	uint16_t lp, pp;
 	uint32_t seq, ack, wnd, len;
 	int64_t arg, arg2;
-	const char *opts;       /* "mss=N ws=N sack ts"; on EXP "" = none */
+	const char *opts;       /* "mss=N ws=N sack ts"; on EXP "" = none,
+	                         * and "nsack=N sack0=L:R" (SACK blocks, the
+	                         * first one's edges relative to PEER_ISN) */
 	const char *raw;        /* raw option bytes (length raw_len) */
 	uint8_t raw_len;
 	size_t off;             /* OP_STAT: offsetof(struct mx_tcp_stats, x) */
@@ -347,6 +349,10 @@ opts_from_spec(const char *spec, struct mx_tcp_opts *o)
 		} else if (strncmp(p, "ws=", 3) == 0) {
 			o->has_wscale = true;
 			o->wscale = (uint8_t)strtoul(p + 3, NULL, 10);
+		} else if (strncmp(p, "nsack=", 6) == 0) {
+			o->n_sack = (uint8_t)strtoul(p + 6, NULL, 10);
+		} else if (strncmp(p, "sack0=", 6) == 0) {
+			/* checked by sack0_check */
 		} else if (strncmp(p, "sack", 4) == 0) {
 			o->sack_ok = true;
 		} else if (strncmp(p, "ts", 2) == 0) {
@@ -440,6 +446,29 @@ do_in(struct harness *h, const struct step *st)
 	mx_tcp_input(h->s, &parsed, h->now);
 }
 
+/* "sack0=L:R" in spec: the first SACK block of the emitted options
+ * must be [PEER_ISN + L, PEER_ISN + R) (RFC 2018 4: the most recent). */
+static void
+sack0_check(struct harness *h, const char *spec, const uint8_t *opt, unsigned len)
+{
+	const char *p = strstr(spec, "sack0=");
+	unsigned i = 0;
+	uint32_t l, r;
+
+	if (p == NULL)
+		return;
+	l = (uint32_t)strtoul(p + 6, NULL, 10);
+	r = (uint32_t)strtoul(strchr(p, ':') + 1, NULL, 10);
+	while (i < len && opt[i] == 1)
+		i++;
+	if (i + 10 > len || opt[i] != 5)
+		failf(h, "no SACK option where sack0 is expected");
+	CHECK_EQ(h, "sack0 left", (uint32_t)(opt[i + 2] << 24 | opt[i + 3] << 16 |
+			opt[i + 4] << 8 | opt[i + 5]) - PEER_ISN, l);
+	CHECK_EQ(h, "sack0 right", (uint32_t)(opt[i + 6] << 24 | opt[i + 7] << 16 |
+			opt[i + 8] << 8 | opt[i + 9]) - PEER_ISN, r);
+}
+
 static void
 do_exp(struct harness *h, const struct step *st)
 {
@@ -482,6 +511,8 @@ do_exp(struct harness *h, const struct step *st)
 		CHECK_EQ(h, "opt ws", got.wscale, want.wscale);
 		CHECK_EQ(h, "opt sack", got.sack_ok, want.sack_ok);
 		CHECK_EQ(h, "opt ts", got.has_ts, want.has_ts);
+		CHECK_EQ(h, "opt sack blocks", got.n_sack, want.n_sack);
+		sack0_check(h, st->opts, o->opt, o->g.opt_len);
 	}
 }
 
@@ -763,7 +794,7 @@ static const struct script scripts[] = {
 } },
 { "active_handshake", NULL, {
 	CONNECT(0),
-	AEXP(S, 0, 0, 8192, 0, "mss=1460 ws=2"),
+	AEXP(S, 0, 0, 8192, 0, "mss=1460 ws=2 sack"),
 	STATE(MX_TCP_SYN_SENT),
 	AIN(S | A, 0, 1, W, 0, "mss=1000 ws=0"),
 	AEXP(A, 1, 1, 2048, 0, NULL),
@@ -775,7 +806,7 @@ static const struct script scripts[] = {
 } },
 { "active_handshake_peer_without_window_scale", NULL, {
 	CONNECT(0),
-	AEXP(S, 0, 0, 8192, 0, "mss=1460 ws=2"),
+	AEXP(S, 0, 0, 8192, 0, "mss=1460 ws=2 sack"),
 	AIN(S | A, 0, 1, W, 0, "mss=536"),
 	AEXP(A, 1, 1, 8192, 0, NULL),
 	EV(CONNECTED, 0),
@@ -786,7 +817,7 @@ static const struct script scripts[] = {
 } },
 { "active_data_queued_before_connect", NULL, {
 	CONNECT(0),
-	AEXP(S, 0, 0, 8192, 0, "mss=1460 ws=2"),
+	AEXP(S, 0, 0, 8192, 0, "mss=1460 ws=2 sack"),
 	SEND(50, 50),
 	NONE,
 	AIN(S | A, 0, 1, W, 0, "mss=1000 ws=0"),
@@ -1143,6 +1174,45 @@ static const struct script scripts[] = {
 	IN(A, 1, 1, W, 100),
 	EXP(A, 1, 101, ANY, 0),
 	READ(100),
+	NONE,
+} },
+/* RFC 5681 4.2: one immediate duplicate ACK per out-of-order segment,
+ * even when several arrive in one burst (no flush between them): the
+ * sender needs three to fast-retransmit (RFC 5681 3.2). */
+{ "out_of_order_burst_one_dup_ack_each", NULL, {
+	HS,
+	IN(A, 1001, 1, W, 100),
+	IN(A, 2001, 1, W, 100),
+	IN(A, 3001, 1, W, 100),
+	EXP(A, 1, 1, 2048, 0),
+	EXP(A, 1, 1, 2048, 0),
+	EXP(A, 1, 1, 2048, 0),
+	STAT(dup_acks_out, 3),
+	NONE,
+	/* The hole fills: an immediate ACK, never a delayed one. */
+	IN(A, 1, 1, W, 1000),
+	EV(READABLE, 0),
+	EXP(A, 1, 1101, ANY, 0),
+	NONE,
+} },
+/* RFC 2018: SACK-permitted agreed on a SYN that offers it; every pure
+ * ACK while data is held reports the ranges, the one holding the most
+ * recent segment first (RFC 2018 4); the window does not shrink for
+ * data held out of order. */
+{ "sack_blocks_most_recent_first", NULL, {
+	INO(S, 0, 0, 65535, 0, "mss=1000 ws=0 sack"),
+	EXPO(S | A, 0, 1, 8192, 0, "mss=1460 ws=2 sack"),
+	IN(A, 1, 1, W, 0),
+	EV(EV_ACC, 0),
+	IN(A, 1001, 1, W, 100),
+	EXPO(A, 1, 1, 2048, 0, "nsack=1 sack0=1001:1101"),
+	IN(A, 2001, 1, W, 100),
+	EXPO(A, 1, 1, 2048, 0, "nsack=2 sack0=2001:2101"),
+	IN(A, 1101, 1, W, 100),
+	EXPO(A, 1, 1, 2048, 0, "nsack=2 sack0=1001:1201"),
+	IN(A, 1, 1, W, 1000),
+	EV(READABLE, 0),
+	EXPO(A, 1, 1201, ANY, 0, "nsack=1 sack0=2001:2101"),
 	NONE,
 } },
 { "out_of_order_ranges_are_bounded", NULL, {
@@ -1529,9 +1599,9 @@ static const struct script scripts[] = {
 	NCONN(0),
 	NONE,
 	/* Unknown kinds with sane lengths and SACK-permitted are fine;
-	 * SACK is declined: our SYN-ACK does not offer it. */
+	 * SACK is agreed: our SYN-ACK offers it back (RFC 2018 2). */
 	INRAW(S, 0, 0, W, "\x04\x02\x1e\x04\x01\x01\x01\x00", 8),
-	EXPO(S | A, 0, 1, 8192, 0, "mss=1460"),
+	EXPO(S | A, 0, 1, 8192, 0, "mss=1460 sack"),
 	NONE,
 } },
 { "syn_fin_dropped", NULL, {

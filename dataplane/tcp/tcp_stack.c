@@ -681,6 +681,7 @@ mx_tcp_connect(struct mx_tcp_stack *s, uint32_t laddr, uint16_t lport,
 		return -ENOBUFS;
 	c->user = user;
 	c->flags |= CF_WS; /* offered in our SYN (RFC 7323 1.3) */
+	c->flags |= CF_SACK; /* offered in our SYN (RFC 2018 2) */
 	c->iss = tcp_isn(s, laddr, lport, raddr, rport);
 	c->snd_una = c->iss;
 	c->snd_nxt = c->iss;
@@ -998,6 +999,12 @@ unsigned
 mx_tcp_n_conns(const struct mx_tcp_stack *s)
 {
 	return s->n_conns;
+}
+
+unsigned
+mx_tcp_n_time_wait(const struct mx_tcp_stack *s)
+{
+	return s->n_tw;
 }
 
 unsigned

@@ -172,6 +172,27 @@ mx_tcp_opt_build(const struct mx_tcp_opts *o, uint8_t *buf, size_t size)
 	return (int)n;
 }
 
+int
+mx_tcp_opt_build_sack(const uint32_t (*blocks)[2], unsigned n, uint8_t *buf,
+		size_t size)
+{
+	size_t len = 4 + 8 * (size_t)n;
+
+	if (n == 0 || n > MX_TCP_SACK_MAX)
+		return -EINVAL;
+	if (len > size)
+		return -ENOSPC;
+	buf[0] = OPT_NOP;
+	buf[1] = OPT_NOP;
+	buf[2] = OPT_SACK;
+	buf[3] = (uint8_t)(len - 2);
+	for (unsigned i = 0; i < n; i++) {
+		wr32(buf + 4 + 8 * i, blocks[i][0]);
+		wr32(buf + 8 + 8 * i, blocks[i][1]);
+	}
+	return (int)len;
+}
+
 static uint32_t
 csum_add(uint32_t sum, const uint8_t *p, size_t len)
 {
@@ -257,6 +278,13 @@ mx_tcp_hdr_parse(const uint8_t *p, size_t avail, size_t l4_len,
 long
 mx_tcp_seg_build(const struct mx_tcp_seg *seg, uint8_t *buf, size_t size)
 {
+	return mx_tcp_seg_build_flags(seg, buf, size, 0);
+}
+
+long
+mx_tcp_seg_build_flags(const struct mx_tcp_seg *seg, uint8_t *buf, size_t size,
+		unsigned flags)
+{
 	size_t hlen = MX_TCP_HDR_MIN + seg->opt_len;
 	size_t total = hlen + seg->len;
 	uint16_t c;
@@ -280,6 +308,10 @@ mx_tcp_seg_build(const struct mx_tcp_seg *seg, uint8_t *buf, size_t size)
 		memcpy(buf + MX_TCP_HDR_MIN, seg->opt, seg->opt_len);
 	if (seg->len > 0)
 		memcpy(buf + hlen, seg->payload, seg->len);
+	/* With offload the NIC sums the segment; reading it all here too
+	 * would spend the cycles the offload exists to save. */
+	if ((flags & MX_TCP_BUILD_NO_CSUM) != 0)
+		return (long)total;
 	c = mx_tcp_csum(seg->saddr, seg->daddr, buf, total);
 	memcpy(buf + 16, &c, 2);
 	return (long)total;
