@@ -201,10 +201,9 @@ arp_reply(struct mx_net *n, struct rte_mbuf *m, struct rte_arp_hdr *ah)
 /* RFC 826 "Packet Reception": merge into an existing entry first, then
  * add the sender when the target is us, then answer requests. */
 static void
-arp_learn(struct mx_net *n, const struct rte_arp_hdr *ah, bool for_us, bool *merged,
-		uint64_t now)
+arp_learn(struct mx_net *n, uint32_t sip, const struct rte_ether_addr *sha, bool for_us,
+		bool *merged, uint64_t now)
 {
-	uint32_t sip = ah->arp_data.arp_sip;
 	struct arp_entry *e;
 
 	*merged = false;
@@ -214,7 +213,7 @@ arp_learn(struct mx_net *n, const struct rte_arp_hdr *ah, bool for_us, bool *mer
 	if (e != NULL) {
 		*merged = true;
 		net_count(n, e->state == ARP_INCOMPLETE ? MX_NET_ARP_LEARNED : MX_NET_ARP_UPDATED);
-		entry_resolved(n, e, &ah->arp_data.arp_sha, now);
+		entry_resolved(n, e, sha, now);
 		return;
 	}
 	if (!for_us)
@@ -226,7 +225,40 @@ arp_learn(struct mx_net *n, const struct rte_arp_hdr *ah, bool for_us, bool *mer
 	}
 	e->ip = sip;
 	net_count(n, MX_NET_ARP_LEARNED);
-	entry_resolved(n, e, &ah->arp_data.arp_sha, now);
+	entry_resolved(n, e, sha, now);
+}
+
+/* A sender claiming one of our addresses, or a non-unicast sender MAC,
+ * would poison caches if believed (RFC 5227 2.4 conflict). */
+static bool
+arp_sender_ok(const struct mx_net *n, uint32_t sip, const struct rte_ether_addr *sha)
+{
+	return rte_is_unicast_ether_addr(sha) && !rte_is_zero_ether_addr(sha) &&
+		net_addr_index(n, sip) < 0;
+}
+
+/* Offers the sender's binding to the other workers, each of which merges
+ * it against its own cache (an entry this worker lacks may be theirs);
+ * an RFC 5227 probe (sender 0) teaches nothing. */
+static void
+arp_share(struct mx_net *n, uint32_t sip, const struct rte_ether_addr *sha, bool for_us)
+{
+	if (n->conf.arp_share == NULL || sip == 0)
+		return;
+	n->conf.arp_share(n->conf.arp_ctx, sip, sha->addr_bytes, for_us);
+}
+
+void
+mx_net_arp_merge(struct mx_net *n, uint32_t ip, const uint8_t mac[6], bool for_us,
+		uint64_t now_ms)
+{
+	struct rte_ether_addr sha;
+	bool merged;
+
+	memcpy(sha.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
+	if (!arp_sender_ok(n, ip, &sha))
+		return;
+	arp_learn(n, ip, &sha, for_us, &merged, now_ms);
 }
 
 void
@@ -234,6 +266,8 @@ arp_input(struct mx_net *n, struct rte_mbuf *m, uint64_t now)
 {
 	struct rte_arp_hdr *ah;
 	const struct rte_ether_addr *sha;
+	struct rte_ether_addr sender;
+	uint32_t sip;
 	bool for_us, merged;
 
 	if (rte_pktmbuf_pkt_len(m) < ARP_FRAME_LEN) {
@@ -250,23 +284,24 @@ arp_input(struct mx_net *n, struct rte_mbuf *m, uint64_t now)
 		return;
 	}
 	sha = &ah->arp_data.arp_sha;
-	/* A sender claiming one of our addresses, or a non-unicast sender
-	 * MAC, would poison caches if believed (RFC 5227 2.4 conflict). */
-	if (!rte_is_unicast_ether_addr(sha) || rte_is_zero_ether_addr(sha) ||
-			net_addr_index(n, ah->arp_data.arp_sip) >= 0) {
+	if (!arp_sender_ok(n, ah->arp_data.arp_sip, sha)) {
 		net_drop(n, m, MX_NET_DROP_ARP_BAD_SENDER);
 		return;
 	}
 	net_count(n, MX_NET_ARP_RX);
+	sip = ah->arp_data.arp_sip;
+	sender = *sha;
 	for_us = net_addr_index(n, ah->arp_data.arp_tip) >= 0;
-	arp_learn(n, ah, for_us, &merged, now);
+	arp_learn(n, sip, &sender, for_us, &merged, now);
 	if (for_us && rte_be_to_cpu_16(ah->arp_opcode) == RTE_ARP_OP_REQUEST) {
+		/* Answered here only: the other workers just merge. */
 		arp_reply(n, m, ah);
-		return;
+	} else {
+		if (!for_us && !merged)
+			net_count(n, MX_NET_DROP_ARP_NOT_OURS);
+		rte_pktmbuf_free(m);
 	}
-	if (!for_us && !merged)
-		net_count(n, MX_NET_DROP_ARP_NOT_OURS);
-	rte_pktmbuf_free(m);
+	arp_share(n, sip, &sender, for_us);
 }
 
 static int

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <rte_byteorder.h>
+#include <rte_tcp.h>
 
 #include "net_priv.h"
 
@@ -235,6 +236,24 @@ ipv4_cksum_out(const struct mx_net *n, struct rte_mbuf *m, struct rte_ipv4_hdr *
 		ip->hdr_checksum = (uint16_t)~mx_net_cksum(ip, m->l3_len);
 }
 
+/* The NIC computes the TCP checksum: DPDK's contract for
+ * RTE_MBUF_F_TX_TCP_CKSUM is the pseudo-header sum (RFC 9293 3.1) in the
+ * checksum field and l2/l3/l4_len set. Only when the whole TCP header is in
+ * the first segment; otherwise the checksum the caller wrote stays. */
+static void
+ipv4_tcp_cksum_offload(struct rte_mbuf *m, const struct rte_ipv4_hdr *ip)
+{
+	struct rte_tcp_hdr *th;
+	uint32_t off = (uint32_t)m->l2_len + m->l3_len;
+
+	if (rte_pktmbuf_data_len(m) < off + sizeof(*th))
+		return;
+	th = rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, off);
+	m->l4_len = (th->data_off >> 4) * 4u;
+	m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+	th->cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+}
+
 static void
 ipv4_hdr_fill(struct mx_net *n, struct rte_ipv4_hdr *ip, uint32_t src, uint32_t dst,
 		uint8_t proto, uint16_t tot)
@@ -281,6 +300,8 @@ mx_net_ipv4_output(struct mx_net *n, struct rte_mbuf *m, uint32_t src, uint32_t 
 	ipv4_hdr_fill(n, ip, src != 0 ? src : net_src_for(n, dst), dst, proto,
 			(uint16_t)(len + sizeof(*ip)));
 	ipv4_cksum_out(n, m, ip);
+	if (proto == IPPROTO_TCP && n->conf.tx_tcp_cksum)
+		ipv4_tcp_cksum_offload(m, ip);
 	rte_ether_addr_copy(&n->mac, &eh->src_addr);
 	eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	net_count(n, MX_NET_IPV4_TX);

@@ -66,6 +66,14 @@ struct mx_ipv4_info {
  * m->l3_len are set); the hook owns m from the call on. */
 typedef void mx_net_l4_input_fn(void *ctx, struct rte_mbuf *m, const struct mx_ipv4_info *ip);
 
+/* The ARP sharing hook: a valid ARP packet (request or reply) from a
+ * sender with an address taught this worker's cache that ip is at mac;
+ * for_us says its target was one of our addresses. ARP is not IP, so a
+ * device's flow hash need not bring the reply to the worker that asked:
+ * the transport hands the binding to its other workers, which merge it
+ * with mx_net_arp_merge(). Called after the local merge and any answer. */
+typedef void mx_net_arp_share_fn(void *ctx, uint32_t ip, const uint8_t mac[6], bool for_us);
+
 enum mx_net_stat {
 	MX_NET_RX_FRAMES = 0,
 	MX_NET_DROP_ETH_SHORT,       /* below an Ethernet header */
@@ -134,8 +142,12 @@ struct mx_net_conf {
 	struct mx_pktio *io;       /* every frame goes out here */
 	mx_net_l4_input_fn *tcp_input;
 	void *tcp_ctx;
+	mx_net_arp_share_fn *arp_share;  /* NULL: ARP stays per worker */
+	void *arp_ctx;
 	bool rx_ipv4_cksum;        /* trust the NIC's IPv4 checksum flags */
 	bool tx_ipv4_cksum;        /* let the NIC fill the IPv4 checksum */
+	bool tx_tcp_cksum;         /* let the NIC fill the TCP checksum (the
+	                            * field gets the pseudo-header sum) */
 	unsigned arp_entries;      /* 0: 256 (rounded up to a power of two) */
 	unsigned arp_pending;      /* frames queued per resolving entry; 0: 4, max 16 */
 	uint32_t arp_ttl_ms;       /* 0: 300000 */
@@ -161,12 +173,21 @@ void mx_net_input(struct mx_net *n, struct rte_mbuf **pkts, uint16_t count, uint
 void mx_net_tick(struct mx_net *n, uint64_t now_ms);
 
 /* m: data at the L4 header, L4 checksum done (or its offload flags set by
- * the caller). src 0: the address on dst's subnet, else the first one.
+ * the caller; with conf.tx_tcp_cksum a TCP segment's checksum is handed
+ * to the NIC here, whatever the field held). src 0: the address on dst's subnet, else the first one.
  * Owns m on every path. Returns 0 (sent or queued for ARP), or the reason
  * m was dropped (counted): -ENETUNREACH, -ENOBUFS (ARP queue or table
  * full), -EMSGSIZE (no headroom or too long). */
 int mx_net_ipv4_output(struct mx_net *n, struct rte_mbuf *m, uint32_t src, uint32_t dst,
 		uint8_t proto, uint64_t now_ms);
+
+/* Merges a binding another worker's mx_net received (see
+ * mx_net_arp_share_fn), exactly as if this worker had received the ARP
+ * packet (RFC 826 "Packet Reception"): an existing entry is updated and
+ * its queued frames leave; a new entry is added only when for_us. Never
+ * answers (the receiving worker did). */
+void mx_net_arp_merge(struct mx_net *n, uint32_t ip, const uint8_t mac[6], bool for_us,
+		uint64_t now_ms);
 
 /* The MAC of ip when resolved (tests, diagnostics). 0 or -ENOENT. */
 int mx_net_arp_lookup(const struct mx_net *n, uint32_t ip, uint8_t mac[6]);

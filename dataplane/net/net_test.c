@@ -26,10 +26,12 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_tcp.h>
 
 #include "mx_net.h"
 #include "mx_pktio.h"
 #include "mx_port.h"
+#include "mx_tcp.h"
 
 #define OUR_IP "198.18.0.1"
 #define PEER_IP "198.18.0.2"
@@ -818,6 +820,140 @@ test_create_errors(void **state)
 	assert_string_equal(mx_net_stat_name(MX_NET_STAT__COUNT), "unknown");
 }
 
+static void
+tune_tx_tcp_cksum(struct mx_net_conf *c)
+{
+	c->tx_tcp_cksum = true;
+}
+
+/* A 20-byte TCP header (data offset 5, checksum field 0x1234) and
+ * payload bytes 0..plen-1, as TCP would hand it down. */
+static struct rte_mbuf *
+tcp_mbuf(unsigned plen)
+{
+	struct rte_mbuf *m = l4_mbuf(20 + plen, 0);
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	unsigned i;
+
+	d[12] = 5 << 4;
+	d[16] = 0x12;
+	d[17] = 0x34;
+	for (i = 0; i < plen; i++)
+		d[20 + i] = (uint8_t)i;
+	return m;
+}
+
+/* A segment as the DPDK transport builds it (mx_tcp_seg_build_flags):
+ * 4 option bytes (MSS) and payload bytes 0..plen-1, from us to the peer;
+ * with MX_TCP_BUILD_NO_CSUM the software sum is skipped. */
+static struct rte_mbuf *
+tcp_built_mbuf(unsigned plen, unsigned flags)
+{
+	static const uint8_t mss[4] = { 2, 4, 0x05, 0xb4 };
+	uint8_t payload[1460];
+	struct mx_tcp_seg seg;
+	struct rte_mbuf *m;
+	uint8_t *d;
+
+	assert_true(plen <= sizeof(payload));
+	for (unsigned i = 0; i < plen; i++)
+		payload[i] = (uint8_t)i;
+	memset(&seg, 0, sizeof(seg));
+	seg.saddr = ip4(OUR_IP);
+	seg.daddr = ip4(PEER_IP);
+	seg.sport = 25;
+	seg.dport = 40000;
+	seg.seq = 1000;
+	seg.ack = 2000;
+	seg.flags = MX_TCP_ACK | MX_TCP_PSH;
+	seg.wnd = 65535;
+	seg.opt = mss;
+	seg.opt_len = sizeof(mss);
+	seg.payload = payload;
+	seg.len = plen;
+	m = rte_pktmbuf_alloc(pool);
+	assert_non_null(m);
+	d = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(24 + plen));
+	assert_non_null(d);
+	memset(d, 0xee, 24 + plen);
+	assert_int_equal(mx_tcp_seg_build_flags(&seg, d, 24 + plen, flags), 24 + (long)plen);
+	return m;
+}
+
+/* TX TCP checksum offload: with conf.tx_tcp_cksum the frame carries the
+ * offload flags, l4_len and the pseudo-header sum, so that a NIC summing
+ * the segment from l4 on produces a checksum the receiver accepts;
+ * without it the caller's checksum is left as it was. */
+static void
+test_tx_tcp_cksum_offload(void **state)
+{
+	/* built: the segment comes from mx_tcp_seg_build_flags (software
+	 * sum skipped exactly when offloaded), else it is tcp_mbuf's. */
+	static const struct {
+		bool offload;
+		bool built;
+		unsigned plen;
+	} cases[] = {
+		{ true, false, 0 }, { true, false, 1 }, { true, false, 1460 },
+		{ false, false, 0 }, { false, false, 33 },
+		{ true, true, 0 }, { true, true, 1 }, { true, true, 1436 },
+		{ false, true, 0 }, { false, true, 1 }, { false, true, 1436 },
+	};
+	unsigned hl;
+	const struct rte_ipv4_hdr *ip;
+	struct rte_tcp_hdr *th;
+	uint8_t b[FRAME_MAX];
+	struct rte_mbuf *m;
+	struct fx f;
+	size_t i, len;
+	uint16_t nic;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fx_open(&f, false, false, cases[i].offload ? tune_tx_tcp_cksum : NULL);
+		/* the peer asks for us: we learn its MAC and answer */
+		len = arp_frame(b, bcast_mac, RTE_ARP_OP_REQUEST, peer_mac, PEER_IP,
+				(const uint8_t[6]){ 0 }, OUR_IP);
+		assert_int_equal(fx_feed(&f, b, len, 1), 1);
+		fx_discard(&f);
+		m = cases[i].built ? tcp_built_mbuf(cases[i].plen,
+				cases[i].offload ? MX_TCP_BUILD_NO_CSUM : 0) : tcp_mbuf(cases[i].plen);
+		hl = cases[i].built ? 24 : 20;
+		assert_int_equal(mx_net_ipv4_output(f.net, m, 0, ip4(PEER_IP), IPPROTO_TCP, 2), 0);
+		mx_pktio_flush(f.io);
+		m = fx_take(&f);
+		ip = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, 14);
+		th = rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, 34);
+		assert_int_equal(m->l2_len, 14);
+		assert_int_equal(m->l3_len, 20);
+		if (!cases[i].offload) {
+			assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_L4_MASK, 0);
+			/* built: a full checksum the receiver accepts */
+			if (cases[i].built)
+				assert_int_equal(mx_tcp_csum(ip->src_addr, ip->dst_addr,
+						th, hl + cases[i].plen), 0);
+			else
+				assert_int_equal(ntohs(th->cksum), 0x1234);
+			rte_pktmbuf_free(m);
+			fx_close(&f);
+			continue;
+		}
+		assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_L4_MASK, RTE_MBUF_F_TX_TCP_CKSUM);
+		assert_true((m->ol_flags & RTE_MBUF_F_TX_IPV4) != 0);
+		assert_int_equal(m->l4_len, hl);
+		assert_int_equal(th->cksum, rte_ipv4_phdr_cksum(ip, m->ol_flags));
+		/* what the NIC does: sum from the TCP header on, field included */
+		nic = (uint16_t)~rte_raw_cksum(th, hl + cases[i].plen);
+		if (nic == 0)
+			nic = 0xffff;
+		/* equals the full software checksum over the pseudo-header */
+		th->cksum = 0;
+		assert_int_equal(nic, rte_ipv4_udptcp_cksum(ip, th));
+		rte_pktmbuf_free(m);
+		fx_close(&f);
+	}
+}
+
 int
 main(void)
 {
@@ -833,6 +969,7 @@ main(void)
 		cmocka_unit_test(test_icmp_echo_lengths),
 		cmocka_unit_test(test_icmp_rate_limit),
 		cmocka_unit_test(test_tcp_hook),
+		cmocka_unit_test(test_tx_tcp_cksum_offload),
 	};
 	char args[256], dir[128];
 	int rc;

@@ -271,6 +271,11 @@ offload_setup(struct mx_port *p, const struct rte_eth_dev_info *di, struct rte_e
 		ec->txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 	if (in->tx_tcp_cksum)
 		ec->txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+	/* Said once at start: which checksums the stack leaves to the NIC. */
+	MX_LOG(MX_LOG_NOTICE, LOG_COMP, "port %u: checksum offload rx ipv4 %s tcp %s, "
+			"tx ipv4 %s tcp %s (software otherwise)", p->info.port_id,
+			in->rx_ipv4_cksum ? "on" : "off", in->rx_tcp_cksum ? "on" : "off",
+			in->tx_ipv4_cksum ? "on" : "off", in->tx_tcp_cksum ? "on" : "off");
 }
 
 static int
