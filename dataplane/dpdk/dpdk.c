@@ -14,8 +14,36 @@
  * inside a pass) become the stream callbacks. The wrapper adds what the
  * stream API promises on top of TCP: input after mx_stream_close() is
  * read and dropped, and a graceful close gives up after linger_ms.
+ *
+ * Flow ownership (issue 3 item 5). Every connection lives in one
+ * worker's TCP stack, so every segment of it must be processed by that
+ * worker. Passive opens: the device's flow hash (RSS, or tap's kernel
+ * flow hash) puts the client's SYN and all its followers on one queue,
+ * whose worker accepts it. Active opens have two designs:
+ * - the device told us its Toeplitz key and redirection table (rss):
+ *   connect() picks a source port whose reply tuple hashes to the
+ *   opening worker's own queue, so the device delivers it there;
+ * - otherwise (net_tap, whose queue comes from the kernel's flow hash,
+ *   or any vdev without a readable RSS configuration) the dynamic port
+ *   range is partitioned: port p belongs to worker (p - EPH_LO) % n, a
+ *   worker opens only from its own ports, and a TCP segment for a port
+ *   of that range received by another worker is handed, with what L3
+ *   learnt about it, to the owner over a single-producer single-consumer
+ *   ring per (from, to) pair (no lock; a full ring drops and counts, and
+ *   TCP retransmits). The partition also keeps two workers from ever
+ *   opening the same 4-tuple. A listener on a port of that range works
+ *   but serves from one worker only.
+ * ARP is per worker too, but ARP is not IP: a device's flow hash (or a
+ * NIC's RSS, which leaves non-IP frames on queue 0) need not bring the
+ * reply to the worker that asked. So with several workers, each ARP
+ * packet's sender binding is answered (if a request for us) and merged
+ * by the worker that received it, then copied over a small SPSC ring
+ * per (from, to) pair to every other worker, which merges it as RFC 826
+ * says (mx_net_arp_merge). A full ring drops the copy and counts it;
+ * the resolving worker's own retries still stand.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -26,6 +54,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 #include <rte_thash.h>
 
 #include "mx_base.h"
@@ -33,6 +62,8 @@
 #include "mx_log.h"
 #include "mx_net.h"
 #include "mx_pktio.h"
+
+#include "dpdk_priv.h"
 #include "mx_port.h"
 #include "mx_stream_impl.h"
 #include "mx_tcp.h"
@@ -45,6 +76,10 @@
 #define EPH_HI 60999u
 #define RSS_KEY_MAX 64u
 #define RETA_MAX RTE_ETH_RSS_RETA_SIZE_512
+/* Hand-off ring per (from, to) worker pair: a few bursts deep. */
+#define HANDOFF_RING 1024u
+/* ARP sharing ring per pair: ARP is a few packets per neighbour. */
+#define ARP_RING 256u
 /* mx_net_tick scans a bounded slice of the ARP table: a few ms apart. */
 #define NET_TICK_MS 5u
 /* Empty passes before an idle loop naps, and the nap: short enough that
@@ -65,13 +100,39 @@ struct dpdk_setup {
 	struct rte_mempool *pool;       /* mx_dpdk_start_pktio only */
 	struct mx_pktio *ios[MX_PORT_MAX_QUEUES];
 	bool rx_ipv4_cksum, tx_ipv4_cksum, rx_tcp_cksum;
+	bool tx_tcp_cksum;
 	/* Software RSS for active opens: usable only when the device
 	 * spreads flows itself and told us its key and table. */
 	bool rss;
 	uint8_t rss_key[RSS_KEY_MAX];
 	uint16_t reta[RETA_MAX];
 	uint16_t reta_size;
+	/* No usable RSS with several queues: ports partitioned, segments of
+	 * active opens handed to their owner, rings[from][to]. */
+	bool handoff;
+	struct rte_ring *rings[MX_PORT_MAX_QUEUES][MX_PORT_MAX_QUEUES];
+	/* Several queues: ARP bindings shared, arp_rings[from][to]. */
+	bool arp_sharing;
+	struct rte_ring *arp_rings[MX_PORT_MAX_QUEUES][MX_PORT_MAX_QUEUES];
 };
+
+/* One element of a hand-off ring: the segment (data at the L4 header)
+ * and what L3 found, so the owner resumes exactly where L3 left it. */
+struct dp_handoff {
+	struct rte_mbuf *m;
+	struct mx_ipv4_info ip;
+};
+/* rte_ring_create_elem wants a multiple of 4 bytes. */
+_Static_assert(sizeof(struct dp_handoff) % 4 == 0, "ring element size");
+
+/* One element of an ARP sharing ring: what mx_net_arp_share_fn gives. */
+struct dp_arp {
+	uint32_t ip;
+	uint8_t mac[6];
+	uint8_t for_us;
+	uint8_t pad;
+};
+_Static_assert(sizeof(struct dp_arp) % 4 == 0, "ring element size");
 
 static struct dpdk_setup setup;
 
@@ -113,6 +174,7 @@ struct dp_loop {
 	struct dp_listener listeners[MX_TCP_MAX_LISTENERS];
 	uint32_t port_cursor;
 	uint64_t last_net_tick;
+	uint64_t last_export;
 	unsigned idle_passes;
 	atomic_bool wake;
 	struct mx_dpdk_loop_stats st;
@@ -206,6 +268,108 @@ rss_learn(uint16_t port_id)
 	setup.rss = true;
 }
 
+/* Frees the hand-off rings, and the segments still in them. */
+static void
+handoff_free(void)
+{
+	struct dp_handoff h;
+
+	for (unsigned f = 0; f < MX_PORT_MAX_QUEUES; f++) {
+		for (unsigned t = 0; t < MX_PORT_MAX_QUEUES; t++) {
+			struct rte_ring *r = setup.rings[f][t];
+
+			if (r == NULL)
+				continue;
+			while (rte_ring_sc_dequeue_elem(r, &h, sizeof(h)) == 0)
+				rte_pktmbuf_free(h.m);
+			rte_ring_free(r);
+			setup.rings[f][t] = NULL;
+		}
+	}
+	setup.handoff = false;
+}
+
+static int handoff_create(uint16_t n_queues);
+
+static void
+arp_rings_free(void)
+{
+	for (unsigned f = 0; f < MX_PORT_MAX_QUEUES; f++) {
+		for (unsigned t = 0; t < MX_PORT_MAX_QUEUES; t++) {
+			rte_ring_free(setup.arp_rings[f][t]);
+			setup.arp_rings[f][t] = NULL;
+		}
+	}
+	setup.arp_sharing = false;
+}
+
+/* Several queues, RSS or not: every worker gets every ARP binding. */
+static int
+arp_rings_create(uint16_t n_queues)
+{
+	char name[RTE_RING_NAMESIZE];
+
+	if (n_queues < 2)
+		return 0;
+	for (unsigned f = 0; f < n_queues; f++) {
+		for (unsigned t = 0; t < n_queues; t++) {
+			if (f == t)
+				continue;
+			snprintf(name, sizeof(name), "mxarp%u_%u", f, t);
+			setup.arp_rings[f][t] = rte_ring_create_elem(name,
+					sizeof(struct dp_arp), ARP_RING, SOCKET_ID_ANY,
+					RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (setup.arp_rings[f][t] == NULL) {
+				arp_rings_free();
+				return -ENOMEM;
+			}
+		}
+	}
+	setup.arp_sharing = true;
+	return 0;
+}
+
+/* Both kinds of ring, or none. */
+static int
+rings_create(uint16_t n_queues)
+{
+	int rc = handoff_create(n_queues);
+
+	if (rc != 0)
+		return rc;
+	rc = arp_rings_create(n_queues);
+	if (rc != 0)
+		handoff_free();
+	return rc;
+}
+
+/* Several queues and no RSS we can predict: partition the ports and
+ * create the rings (see "Flow ownership" above). */
+static int
+handoff_create(uint16_t n_queues)
+{
+	char name[RTE_RING_NAMESIZE];
+
+	if (n_queues < 2 || setup.rss)
+		return 0;
+	for (unsigned f = 0; f < n_queues; f++) {
+		for (unsigned t = 0; t < n_queues; t++) {
+			if (f == t)
+				continue;
+			snprintf(name, sizeof(name), "mxho%u_%u", f, t);
+			setup.rings[f][t] = rte_ring_create_elem(name,
+					sizeof(struct dp_handoff), HANDOFF_RING, SOCKET_ID_ANY,
+					RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (setup.rings[f][t] == NULL) {
+				handoff_free();
+				return -ENOMEM;
+			}
+		}
+	}
+	setup.handoff = true;
+	return 0;
+}
+
 int
 mx_dpdk_start(const struct mx_dpdk_conf *c)
 {
@@ -247,12 +411,20 @@ mx_dpdk_start(const struct mx_dpdk_conf *c)
 	setup.mtu = info->mtu;
 	setup.rx_ipv4_cksum = info->rx_ipv4_cksum;
 	setup.tx_ipv4_cksum = info->tx_ipv4_cksum;
+	setup.tx_tcp_cksum = info->tx_tcp_cksum;
 	setup.rx_tcp_cksum = info->rx_tcp_cksum;
 	if (info->rss && c->n_queues > 1)
 		rss_learn(info->port_id);
-	if (c->n_queues > 1 && !setup.rss)
-		MX_LOG(MX_LOG_WARN, LOG_COMP, "port %u (%s): no usable RSS: flows may "
-				"reach another worker's queue", info->port_id, info->driver);
+	rc = rings_create(c->n_queues);
+	if (rc != 0) {
+		mx_port_free(setup.port);
+		setup.port = NULL;
+		return rc;
+	}
+	if (setup.handoff)
+		MX_LOG(MX_LOG_NOTICE, LOG_COMP, "port %u (%s): no usable RSS: source "
+				"ports partitioned per worker, replies handed to their owner",
+				info->port_id, info->driver);
 	MX_LOG(MX_LOG_NOTICE, LOG_COMP, "port %u (%s): %u queue(s), mtu %u, link %s, "
 			"rss %s", info->port_id, info->driver, info->n_queues, info->mtu,
 			info->link_up ? "up" : "down", setup.rss ? "on" : "off");
@@ -286,6 +458,10 @@ mx_dpdk_start_pktio(const struct mx_dpdk_conf *c, const uint8_t mac[6],
 			return -EINVAL;
 		setup.ios[q] = ios[q];
 	}
+	/* Memory queues have no RSS: the hand-off design, as on net_tap. */
+	rc = rings_create(n);
+	if (rc != 0)
+		return rc;
 	setup.started = true;
 	return 0;
 }
@@ -293,6 +469,8 @@ mx_dpdk_start_pktio(const struct mx_dpdk_conf *c, const uint8_t mac[6],
 void
 mx_dpdk_stop(void)
 {
+	handoff_free();
+	arp_rings_free();
 	/* The EAL was started by mx_dpdk_start with the port: both go. */
 	if (setup.port != NULL) {
 		mx_port_free(setup.port);
@@ -309,10 +487,126 @@ mx_dpdk_started(void)
 
 /* ---- packets ---- */
 
+/* The worker that owns local port p when ports are partitioned; -1 for
+ * a port outside the dynamic range (its flows follow the device). */
+static int
+port_owner(uint16_t p)
+{
+	if (p < EPH_LO || p > EPH_HI)
+		return -1;
+	return (int)((p - EPH_LO) % setup.conf.n_queues);
+}
+
+/* The segment is for another worker's port: hand it over. True when m
+ * left (handed over, or dropped and counted on a full ring). */
+static bool
+handoff(struct dp_loop *dl, struct rte_mbuf *m, const struct mx_ipv4_info *ip)
+{
+	const uint8_t *th = rte_pktmbuf_mtod(m, const uint8_t *);
+	struct dp_handoff h;
+	int owner;
+
+	/* Too short to hold the ports: the owner-less path counts it. */
+	if (rte_pktmbuf_data_len(m) < 4 || ip->l4_len < 4)
+		return false;
+	owner = port_owner((uint16_t)(th[2] << 8 | th[3]));
+	if (owner < 0 || owner == dl->queue)
+		return false;
+	h.m = m;
+	h.ip = *ip;
+	if (rte_ring_sp_enqueue_elem(setup.rings[dl->queue][owner], &h, sizeof(h)) != 0) {
+		dl->st.handoff_drop_full++;
+		rte_pktmbuf_free(m);
+		return true;
+	}
+	dl->st.handoff_out++;
+	return true;
+}
+
+static void tcp_deliver(struct dp_loop *dl, struct rte_mbuf *m,
+		const struct mx_ipv4_info *ip);
+
+/* mx_net's TCP hook. */
 static void
 dp_tcp_input(void *ctx, struct rte_mbuf *m, const struct mx_ipv4_info *ip)
 {
 	struct dp_loop *dl = ctx;
+
+	if (setup.handoff && handoff(dl, m, ip))
+		return;
+	tcp_deliver(dl, m, ip);
+}
+
+/* Segments other workers handed to this one, a burst per ring. */
+static uint16_t
+handoff_drain(struct dp_loop *dl)
+{
+	struct dp_handoff h[MX_PKT_BURST];
+	uint16_t total = 0;
+
+	for (uint16_t f = 0; f < setup.conf.n_queues; f++) {
+		struct rte_ring *r = setup.rings[f][dl->queue];
+		unsigned n;
+
+		if (r == NULL)
+			continue;
+		n = rte_ring_sc_dequeue_burst_elem(r, h, sizeof(h[0]), MX_PKT_BURST, NULL);
+		for (unsigned i = 0; i < n; i++)
+			tcp_deliver(dl, h[i].m, &h[i].ip);
+		total = (uint16_t)(total + n);
+	}
+	dl->st.handoff_in += total;
+	return total;
+}
+
+/* mx_net's ARP sharing hook: a copy of the binding to every other
+ * worker (see "Flow ownership"). */
+static void
+dp_arp_share(void *ctx, uint32_t ip, const uint8_t mac[6], bool for_us)
+{
+	struct dp_loop *dl = ctx;
+	struct dp_arp a;
+
+	a.ip = ip;
+	memcpy(a.mac, mac, sizeof(a.mac));
+	a.for_us = for_us;
+	a.pad = 0;
+	for (uint16_t t = 0; t < setup.conf.n_queues; t++) {
+		struct rte_ring *r = setup.arp_rings[dl->queue][t];
+
+		if (r == NULL)
+			continue;
+		if (rte_ring_sp_enqueue_elem(r, &a, sizeof(a)) != 0)
+			dl->st.arp_share_drop_full++;
+		else
+			dl->st.arp_share_out++;
+	}
+}
+
+/* Bindings other workers learnt, merged into this worker's cache. */
+static void
+arp_drain(struct dp_loop *dl)
+{
+	struct dp_arp a[MX_PKT_BURST];
+
+	for (uint16_t f = 0; f < setup.conf.n_queues; f++) {
+		struct rte_ring *r = setup.arp_rings[f][dl->queue];
+		unsigned n;
+
+		if (r == NULL)
+			continue;
+		n = rte_ring_sc_dequeue_burst_elem(r, a, sizeof(a[0]), MX_PKT_BURST, NULL);
+		for (unsigned i = 0; i < n; i++)
+			mx_net_arp_merge(dl->net, a[i].ip, a[i].mac, a[i].for_us != 0,
+					dl->base.now_ms);
+		dl->st.arp_share_in += n;
+	}
+}
+
+/* Parses m (data at the L4 header) into this worker's TCP stack. */
+static void
+tcp_deliver(struct dp_loop *dl, struct rte_mbuf *m, const struct mx_ipv4_info *ip)
+{
 	struct mx_tcp_seg seg;
 	unsigned flags = 0;
 	int rc;
@@ -343,7 +637,9 @@ out:
 }
 
 /* The engine's output: one segment into one fresh mbuf, then IPv4. A
- * segment we cannot send is dropped and counted; TCP retransmits it. */
+ * segment we cannot send is dropped and counted; TCP retransmits it.
+ * With the port's TCP checksum offload the build skips the software sum
+ * and mx_net writes the pseudo-header sum (the segment is contiguous). */
 static void
 dp_output(const struct mx_tcp_seg *seg, void *arg)
 {
@@ -364,7 +660,8 @@ dp_output(const struct mx_tcp_seg *seg, void *arg)
 		return;
 	}
 	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)size);
-	if (p == NULL || mx_tcp_seg_build(seg, p, size) < 0) {
+	if (p == NULL || mx_tcp_seg_build_flags(seg, p, size,
+			setup.tx_tcp_cksum ? MX_TCP_BUILD_NO_CSUM : 0) < 0) {
 		dl->st.tx_build_failed++;
 		rte_pktmbuf_free(m);
 		return;
@@ -741,6 +1038,8 @@ port_maps_here(uint16_t queue, uint32_t laddr, uint16_t lport,
 	struct rte_ipv4_tuple t;
 	uint32_t h;
 
+	if (setup.handoff)
+		return port_owner(lport) == queue;
 	if (!setup.rss)
 		return true;
 	memset(&t, 0, sizeof(t));
@@ -842,23 +1141,46 @@ thread_register(struct dp_loop *dl)
 				dl->base.conf.worker_id);
 }
 
-static int
-dp_run_once(struct mx_loop *loop, int timeout_ms)
+/* Copies the counters for /metrics (dpdk_priv.h): a few hundred bytes
+ * every DP_EXPORT_MS, off the per-packet path. */
+static void
+publish(struct dp_loop *dl)
 {
-	struct dp_loop *dl = dl_of(loop);
-	uint64_t now;
+	struct mx_tcp_stats ts;
+	struct dp_export_loop l;
+
+	memset(&ts, 0, sizeof(ts));
+	if (dl->tcp != NULL)
+		mx_tcp_get_stats(dl->tcp, &ts);
+	l.glue = &dl->st;
+	l.tcp = &ts;
+	l.net = dl->net;
+	l.conns = dl->tcp != NULL ? mx_tcp_n_conns(dl->tcp) : 0;
+	l.time_wait = dl->tcp != NULL ? mx_tcp_n_time_wait(dl->tcp) : 0;
+	l.io = dl->io;
+	dp_export_loop(dl->queue, &l);
+	if (dl->queue == 0 && setup.port != NULL)
+		dp_export_port(setup.port_id, setup.conf.n_queues);
+}
+
+/* One pass at time now: receive, process, timers, transmit. */
+static uint16_t
+dp_pass(struct dp_loop *dl, uint64_t now)
+{
 	uint16_t got;
 
-	if (!dl->registered)
-		thread_register(dl);
-	now = mx_clock_ms();
 	dl->base.now_ms = now;
 	mx_pktio_clock(dl->io, now);
 	got = mx_pktio_rx_burst(dl->io, dl->rx, MX_PKT_BURST);
 	if (got != 0) {
 		dl->st.rx_frames += got;
+		dl->st.rx_bursts++;
 		mx_net_input(dl->net, dl->rx, got, now);
 	}
+	if (setup.handoff)
+		got = (uint16_t)(got + handoff_drain(dl));
+	if (setup.arp_sharing)
+		arp_drain(dl);
 	mx_tcp_tick(dl->tcp, now);
 	mx_loop_base_tick(&dl->base);
 	if (now - dl->last_net_tick >= NET_TICK_MS) {
@@ -867,9 +1189,34 @@ dp_run_once(struct mx_loop *loop, int timeout_ms)
 	}
 	mx_tcp_flush(dl->tcp);
 	mx_pktio_flush(dl->io);
+	if (now - dl->last_export >= DP_EXPORT_MS) {
+		publish(dl);
+		dl->last_export = now;
+	}
 	dl->base.stats.passes++;
+	return got;
+}
+
+static int
+dp_run_once(struct mx_loop *loop, int timeout_ms)
+{
+	struct dp_loop *dl = dl_of(loop);
+	uint16_t got;
+
+	if (!dl->registered)
+		thread_register(dl);
+	got = dp_pass(dl, mx_clock_ms());
 	idle_nap(dl, got, timeout_ms);
 	return 0;
+}
+
+unsigned
+mx_dpdk_loop_pass_at(struct mx_loop *loop, uint64_t now_ms)
+{
+	struct dp_loop *dl = dl_of(loop);
+
+	/* Time never goes back: the wheel and TCP's RTT samples rely on it. */
+	return dp_pass(dl, MX_MAX(now_ms, dl->base.now_ms));
 }
 
 static void
@@ -895,6 +1242,8 @@ dp_free(struct mx_loop *loop)
 		/* Delivers the on_closed of every aborted stream, sends the RSTs. */
 		mx_tcp_flush(dl->tcp);
 		mx_pktio_flush(dl->io);
+		if (dl->net != NULL && dl->io != NULL)
+			publish(dl);
 		mx_tcp_stack_free(dl->tcp);
 	}
 	mx_net_free(dl->net);
@@ -913,6 +1262,11 @@ tcp_create(struct dp_loop *dl)
 
 	mx_tcp_conf_defaults(&tc);
 	tc.max_conns = dl->base.conf.max_streams;
+	/* Half-open entries take connection slots: past a quarter of the
+	 * table a SYN gets a cookie (RFC 4987 3.6) rather than a slot, so a
+	 * flood can neither fill the table nor be refused with RSTs while
+	 * established sessions and their successors still find room. */
+	tc.syn_backlog = MX_MAX(1u, MX_MIN(tc.syn_backlog, tc.max_conns / 4));
 	tc.rcvbuf = (uint32_t)MX_MIN(dl->base.conf.rcvbuf_bytes, (size_t)UINT32_MAX);
 	tc.sndbuf = (uint32_t)MX_MIN(dl->base.conf.sndbuf_bytes, (size_t)UINT32_MAX);
 	/* RFC 9293 3.7.1: MSS = MTU - 40 (IPv4 and TCP without options). */
@@ -942,8 +1296,13 @@ net_create(struct dp_loop *dl)
 	nc.io = dl->io;
 	nc.tcp_input = dp_tcp_input;
 	nc.tcp_ctx = dl;
+	if (setup.arp_sharing) {
+		nc.arp_share = dp_arp_share;
+		nc.arp_ctx = dl;
+	}
 	nc.rx_ipv4_cksum = setup.rx_ipv4_cksum;
 	nc.tx_ipv4_cksum = setup.tx_ipv4_cksum;
+	nc.tx_tcp_cksum = setup.tx_tcp_cksum;
 	return mx_net_create(&nc, dl->base.now_ms, &dl->net);
 }
 
@@ -955,9 +1314,30 @@ io_create(struct dp_loop *dl)
 		dl->pool = setup.pool;
 		return 0;
 	}
+	struct mx_pktio_fault_conf fc = setup.conf.fault;
+	struct mx_pktio *bare;
+	int rc;
+
 	dl->pool = mx_port_pool(setup.port, dl->queue);
 	dl->own_io = true;
-	return mx_pktio_ethdev_create(setup.port_id, dl->queue, &dl->io);
+	rc = mx_pktio_ethdev_create(setup.port_id, dl->queue, &bare);
+	if (rc != 0)
+		return rc;
+	/* With no fault asked this hands back the bare queue: the layer
+	 * costs nothing when off. Each queue its own stream, the same run
+	 * after run. */
+	fc.seed += dl->queue;
+	rc = mx_pktio_fault_create(bare, &fc, &dl->io);
+	if (rc != 0) {
+		mx_pktio_free(bare);
+		return rc;
+	}
+	if (dl->io != bare)
+		MX_LOG(MX_LOG_WARN, LOG_COMP, "queue %u: fault injection on (loss %.0f%%, "
+				"reorder %.0f%%, dup %.0f%%, delay %u+-%u ms, seed %" PRIu64 ")",
+				dl->queue, fc.rx.loss_pct, fc.rx.reorder_pct, fc.rx.dup_pct,
+				fc.rx.delay_ms, fc.rx.jitter_ms, fc.seed);
+	return 0;
 }
 
 static int
@@ -1017,6 +1397,12 @@ mx_dpdk_loop_create(const struct mx_loop_conf *conf, struct mx_loop **out)
 	mx_net_start(dl->net, dl->base.now_ms);
 	*out = lp(dl);
 	return 0;
+}
+
+int
+mx_dpdk_loop_fault_stats(const struct mx_loop *loop, bool tx, struct mx_pktio_fault_stats *out)
+{
+	return mx_pktio_fault_stats(dl_c(loop)->io, tx, out);
 }
 
 void

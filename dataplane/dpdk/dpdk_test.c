@@ -6,7 +6,8 @@
  * open (SYN in, SYN-ACK out, ACK), bytes both ways through the stream API
  * with an echo owner, both close orders, an active open with the ARP
  * resolution of the peer, max_streams refusal, and that freeing the loop
- * aborts what is left (RST on the wire, on_closed(-ECONNABORTED)). The
+ * aborts what is left (RST on the wire, on_closed(-ECONNABORTED)), and
+ * two workers without RSS handing an active open's reply to its owner. The
  * mbuf pool is back at its baseline after every test.
  */
 #include <setjmp.h>
@@ -37,6 +38,7 @@
 
 #define OUR_IP "198.18.0.2"
 #define PEER_IP "198.18.0.1"
+#define PEER2_IP "198.18.0.3"
 #define FRAME_MAX 1600
 #define CAP_MAX 64
 
@@ -666,6 +668,249 @@ test_bad_segments_counted(void **state)
 	fx_close(&f);
 }
 
+/* /metrics: the loop publishes its counters (at free at the latest) and
+ * the exporter renders them; the length contract is snprintf's. */
+static void
+test_metrics_export(void **state)
+{
+	static char text[256 * 1024];
+	struct fx f;
+	size_t need, got;
+
+	(void)state;
+	fx_open(&f, 8);
+	handshake(&f, 40100, 9000);
+	assert_int_equal(f.e.accepts, 1);
+	fx_close(&f);
+	need = mx_dpdk_metrics_export(NULL, NULL, 0);
+	assert_true(need > 0 && need < sizeof(text));
+	got = mx_dpdk_metrics_export(NULL, text, sizeof(text));
+	assert_int_equal(got, need);
+	assert_int_equal(strlen(text), need);
+	assert_non_null(strstr(text, "# TYPE mxedge_dpdk_tcp_accepts_total counter\n"));
+	assert_non_null(strstr(text, "mxedge_dpdk_tcp_accepts_total{worker=\"0\"} 1\n"));
+	assert_non_null(strstr(text, "mxedge_dpdk_tcp_connections{worker=\"0\"} 0\n"));
+	assert_non_null(strstr(text, "mxedge_dpdk_net_drop_ip_cksum_total{worker=\"0\"} "));
+	assert_null(strstr(text, "mxedge_dpdk_lcore_rx_frames_total{worker=\"0\"} 0\n"));
+	/* No fault wrapper, no port (memory backend): no such families. */
+	assert_null(strstr(text, "mxedge_dpdk_fault_"));
+	assert_null(strstr(text, "mxedge_dpdk_port_"));
+	/* A short buffer: truncated, terminated, same length asked. */
+	assert_int_equal(mx_dpdk_metrics_export(NULL, text, 100), need);
+	assert_int_equal(strlen(text), 99);
+}
+
+/* Issue 3 item 5 without RSS (memory queues, like net_tap): worker 0's
+ * active open takes a port of its own share of the dynamic range; the
+ * SYN-ACK arrives on worker 1's queue, which hands it to worker 0 over
+ * the ring: the connection completes on worker 0, the ACK leaves there,
+ * and worker 1 sends nothing (no RST for a flow it does not own). */
+static void
+test_two_workers_handoff(void **state)
+{
+	struct mx_loop_conf lc = {
+		.transport = MX_TRANSPORT_DPDK,
+		.max_streams = 8,
+		.rcvbuf_bytes = 65536,
+		.sndbuf_bytes = 65536,
+		.linger_ms = 2000,
+	};
+	struct mx_dpdk_loop_stats st0, st1;
+	struct mx_pktio *ios[2];
+	struct mx_dpdk_conf dc;
+	struct mx_addr dst, local;
+	struct mx_stream *st = NULL;
+	struct cap c[16];
+	struct fx w[2];
+	struct echo e;
+	unsigned base, n;
+	char name[32];
+	uint32_t our;
+
+	(void)state;
+	if (mx_dpdk_started())
+		mx_dpdk_stop();
+	base = rte_mempool_avail_count(pool);
+	memset(w, 0, sizeof(w));
+	memset(&e, 0, sizeof(e));
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "dt%u", serial++);
+		assert_int_equal(mx_pktio_mem_create(name, 256, &ios[i]), 0);
+		w[i].io = ios[i];
+	}
+	memset(&dc, 0, sizeof(dc));
+	dc.addrs[0].addr = ip4(OUR_IP);
+	dc.addrs[0].prefix = 24;
+	dc.n_addrs = 1;
+	assert_int_equal(mx_dpdk_start_pktio(&dc, our_mac, pool, ios, 2), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		lc.worker_id = i;
+		assert_int_equal(mx_loop_create(&lc, &w[i].loop), 0);
+		send_arp(&w[i], RTE_ARP_OP_REQUEST, ip4(PEER_IP));
+		pass(&w[i], 1);
+		capture(&w[i], NULL, 0, NULL, NULL);
+	}
+	assert_int_equal(mx_addr_parse(PEER_IP ":2525", -1, &dst), 0);
+	/* Several opens: every port is worker 0's share. */
+	for (unsigned k = 0; k < 3; k++) {
+		struct mx_stream *o = NULL;
+
+		assert_int_equal(mx_stream_connect(w[0].loop, &dst, &echo_cb, &e, &o), 0);
+		mx_stream_local(o, &local);
+		assert_true(local.port >= 32768 && local.port <= 60999);
+		assert_int_equal((local.port - 32768) % 2, 0);
+		if (k > 0)
+			mx_stream_abort(o);
+		else
+			st = o;
+	}
+	mx_stream_local(st, &local);
+	pass(&w[0], 1);
+	n = capture(&w[0], c, 16, NULL, NULL);
+	assert_true(n >= 1);
+	assert_int_equal(c[0].seg.flags, MX_TCP_SYN);
+	assert_int_equal(c[0].seg.sport, local.port);
+	our = c[0].seg.seq + 1;
+	/* The reply reaches the other worker's queue. */
+	send_seg(&w[1], 2525, local.port, 7000, our, MX_TCP_SYN | MX_TCP_ACK, NULL, 0, true);
+	pass(&w[1], 1);
+	assert_int_equal(capture(&w[1], c, 16, NULL, NULL), 0);
+	assert_int_equal(e.connected, 0);
+	pass(&w[0], 1);
+	assert_int_equal(e.connected, 1);
+	assert_int_equal(e.connect_err, 0);
+	n = capture(&w[0], c, 16, NULL, NULL);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0].seg.flags, MX_TCP_ACK);
+	assert_int_equal(c[0].seg.ack, 7001);
+	mx_dpdk_loop_stats(w[0].loop, &st0);
+	mx_dpdk_loop_stats(w[1].loop, &st1);
+	assert_int_equal(st1.handoff_out, 1);
+	assert_int_equal(st0.handoff_in, 1);
+	assert_int_equal(st1.handoff_drop_full, 0);
+	/* A passive flow to port 25 is not handed over: worker 1 answers. */
+	send_seg(&w[1], 41000, 25, 100, 0, MX_TCP_SYN, NULL, 0, true);
+	pass(&w[1], 1);
+	assert_int_equal(capture(&w[1], c, 16, NULL, NULL), 1);
+	assert_int_equal(c[0].seg.flags, MX_TCP_RST | MX_TCP_ACK);
+	/* A segment handed over but never drained is freed at stop. */
+	send_seg(&w[1], 2525, local.port, 7001, our, MX_TCP_ACK, "x", 1, false);
+	pass(&w[1], 1);
+	for (unsigned i = 2; i-- > 0;)
+		mx_loop_free(w[i].loop);
+	mx_dpdk_stop();
+	for (unsigned i = 0; i < 2; i++) {
+		struct rte_mbuf *m[CAP_MAX];
+
+		while ((n = mx_pktio_mem_capture(ios[i], m, CAP_MAX)) > 0)
+			rte_pktmbuf_free_bulk(m, n);
+		mx_pktio_free(ios[i]);
+	}
+	assert_int_equal(rte_mempool_avail_count(pool), base);
+}
+
+/* Two workers, ARP reply on the wrong queue: the worker whose SYN waits
+ * for the peer's MAC learns it from the worker that received the reply;
+ * a request for us is answered once, by the worker that received it,
+ * and the binding reaches the other worker too. */
+static void
+test_two_workers_arp_shared(void **state)
+{
+	struct mx_loop_conf lc = {
+		.transport = MX_TRANSPORT_DPDK,
+		.max_streams = 8,
+		.rcvbuf_bytes = 65536,
+		.sndbuf_bytes = 65536,
+		.linger_ms = 2000,
+	};
+	struct mx_dpdk_loop_stats st0, st1;
+	struct mx_pktio *ios[2];
+	struct mx_dpdk_conf dc;
+	struct mx_addr dst;
+	struct mx_stream *st = NULL;
+	struct cap c[16];
+	struct fx w[2];
+	struct echo e;
+	unsigned base, n, arp;
+	uint8_t mac[6];
+	char name[32];
+
+	(void)state;
+	if (mx_dpdk_started())
+		mx_dpdk_stop();
+	base = rte_mempool_avail_count(pool);
+	memset(w, 0, sizeof(w));
+	memset(&e, 0, sizeof(e));
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "dt%u", serial++);
+		assert_int_equal(mx_pktio_mem_create(name, 256, &ios[i]), 0);
+		w[i].io = ios[i];
+	}
+	memset(&dc, 0, sizeof(dc));
+	dc.addrs[0].addr = ip4(OUR_IP);
+	dc.addrs[0].prefix = 24;
+	dc.n_addrs = 1;
+	assert_int_equal(mx_dpdk_start_pktio(&dc, our_mac, pool, ios, 2), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		lc.worker_id = i;
+		assert_int_equal(mx_loop_create(&lc, &w[i].loop), 0);
+		pass(&w[i], 1);
+		capture(&w[i], NULL, 0, NULL, NULL);
+	}
+	/* Worker 0 opens: its SYN waits for ARP, the request goes out. */
+	assert_int_equal(mx_addr_parse(PEER_IP ":2525", -1, &dst), 0);
+	assert_int_equal(mx_stream_connect(w[0].loop, &dst, &echo_cb, &e, &st), 0);
+	pass(&w[0], 1);
+	arp = 0;
+	assert_int_equal(capture(&w[0], c, 16, &arp, NULL), 0);
+	assert_int_equal(arp, 1);
+	/* The reply lands on worker 1, which never asked. */
+	send_arp(&w[1], RTE_ARP_OP_REPLY, ip4(PEER_IP));
+	pass(&w[1], 1);
+	arp = 0;
+	assert_int_equal(capture(&w[1], c, 16, &arp, NULL), 0);
+	assert_int_equal(arp, 0);
+	assert_int_equal(mx_net_arp_lookup(mx_dpdk_loop_net(w[1].loop), ip4(PEER_IP), mac), 0);
+	/* Worker 0 merges the copy and its queued SYN leaves. */
+	pass(&w[0], 1);
+	n = capture(&w[0], c, 16, NULL, NULL);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0].seg.flags, MX_TCP_SYN);
+	assert_int_equal(mx_net_arp_lookup(mx_dpdk_loop_net(w[0].loop), ip4(PEER_IP), mac), 0);
+	assert_memory_equal(mac, peer_mac, 6);
+	mx_dpdk_loop_stats(w[0].loop, &st0);
+	mx_dpdk_loop_stats(w[1].loop, &st1);
+	assert_int_equal(st1.arp_share_out, 1);
+	assert_int_equal(st0.arp_share_in, 1);
+	assert_int_equal(st1.arp_share_drop_full, 0);
+	/* A request for us from a new neighbour: one answer, from worker 0;
+	 * worker 1 learns the binding without a word on the wire. */
+	send_arp(&w[0], RTE_ARP_OP_REQUEST, ip4(PEER2_IP));
+	pass(&w[0], 1);
+	pass(&w[1], 1);
+	arp = 0;
+	capture(&w[0], NULL, 0, &arp, NULL);
+	assert_int_equal(arp, 1);
+	arp = 0;
+	capture(&w[1], NULL, 0, &arp, NULL);
+	assert_int_equal(arp, 0);
+	assert_int_equal(mx_net_arp_lookup(mx_dpdk_loop_net(w[1].loop), ip4(PEER2_IP), mac), 0);
+	assert_int_equal(mx_net_stat(mx_dpdk_loop_net(w[0].loop), MX_NET_ARP_REPLY_TX), 1);
+	assert_int_equal(mx_net_stat(mx_dpdk_loop_net(w[1].loop), MX_NET_ARP_REPLY_TX), 0);
+	mx_stream_abort(st);
+	for (unsigned i = 2; i-- > 0;)
+		mx_loop_free(w[i].loop);
+	mx_dpdk_stop();
+	for (unsigned i = 0; i < 2; i++) {
+		struct rte_mbuf *m[CAP_MAX];
+
+		while ((n = mx_pktio_mem_capture(ios[i], m, CAP_MAX)) > 0)
+			rte_pktmbuf_free_bulk(m, n);
+		mx_pktio_free(ios[i]);
+	}
+	assert_int_equal(rte_mempool_avail_count(pool), base);
+}
+
 static void
 test_memory_figure(void **state)
 {
@@ -690,7 +935,10 @@ main(void)
 		cmocka_unit_test(test_active_open),
 		cmocka_unit_test(test_max_streams_and_free_aborts),
 		cmocka_unit_test(test_bad_segments_counted),
+		cmocka_unit_test(test_metrics_export),
 		cmocka_unit_test(test_memory_figure),
+		cmocka_unit_test(test_two_workers_handoff),
+		cmocka_unit_test(test_two_workers_arp_shared),
 	};
 	char args[256], dir[128];
 	int rc;
