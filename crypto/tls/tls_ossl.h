@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tls_ossl: the OpenSSL 3 backend's own types (tls_backend.h), shared by
- * tls_ossl_ctx.c (configuration, certificates, tickets, generations) and
- * tls_ossl_stream.c (the stream over a stream).
+ * tls_ossl_ctx.c (configuration, certificates, tickets, generations),
+ * tls_ossl_policy.c (connection profiles, client certificates, MAIL FROM
+ * checks) and tls_ossl_stream.c (the stream over a stream).
  *
- * Per worker and generation one SSL_CTX of our own (ossl_worker), so a
+ * Per worker, generation and connection profile one SSL_CTX of our own
+ * (ossl_worker.pc[], picked by index when a stream is made), so a
  * handshake touches no SSL_CTX another worker uses: OpenSSL's session
  * cache lock is per SSL_CTX and so never contended, and no lock of ours
  * is on the handshake path. Ticket keys are shared without sharing
@@ -35,11 +37,41 @@ struct ossl_tkey {
 
 struct ossl_gen;
 
-/* Per worker: only that worker's thread touches it after create. */
+/* Most cipher suites one profile can allow, both lists together. */
+#define OSSL_PROF_SUITES 64u
+
+/* A connection profile as a generation keeps it (tls_ossl_policy.c;
+ * strings owned). ids[] are the IANA suite numbers the profile allows,
+ * TLS 1.3 ones included, for the MAIL FROM check. */
+struct ossl_prof {
+	char name[MX_TLS_PROFILE_NAME];
+	struct mx_addr net[MX_TLS_MAX_MATCH];
+	uint8_t prefix[MX_TLS_MAX_MATCH];
+	unsigned n_net;
+	char *domains[MX_TLS_MAX_MATCH];
+	unsigned n_domains;
+	bool require_tls;
+	enum mx_tls_version min_version;
+	enum mx_tls_client_cert client_cert;
+	char *list12;                /* OpenSSL cipher list, TLS 1.2 and below */
+	char *list13;                /* TLS 1.3 ciphersuites; NULL: OpenSSL's */
+	bool no13;                   /* named suites without a TLS 1.3 one */
+	uint16_t ids[OSSL_PROF_SUITES];
+	unsigned n_ids;
+	char *ca_file;               /* NULL: none */
+	char *cert_match;            /* NULL, a name pattern */
+	bool match_sender;           /* cert_match: sender-domain */
+};
+
+/* Per worker: only that worker's thread touches it after create.
+ * pc[0] is the SSL_CTX without a profile, pc[1 + i] profile i's. */
 struct ossl_worker {
-	SSL_CTX *ssl_ctx;
+	SSL_CTX *pc[MX_TLS_MAX_PROFILES + 1];
 	struct ossl_gen *gen;
 	struct ossl_tkey tk[TLS_TICKET_KEYS]; /* [0] current, [1] previous */
+	/* Made once: the MAIL FROM check of a client certificate against a
+	 * profile the handshake did not run under reuses it. */
+	X509_STORE_CTX *xs;
 } MX_CACHE_ALIGNED;
 
 /* One generation (reload): certificates and the per-worker SSL_CTXs.
@@ -54,6 +86,11 @@ struct ossl_gen {
 	STACK_OF(X509) *chain[MX_TLS_MAX_CERTS];
 	EVP_PKEY *pk[MX_TLS_MAX_CERTS];
 	long days[MX_TLS_MAX_CERTS];
+	struct ossl_prof *prof;      /* [n_prof] */
+	unsigned n_prof;
+	/* Some sender-domain profile checks client certificates at MAIL
+	 * FROM: every handshake then asks for one. */
+	bool sender_cert;
 	unsigned n_workers;
 	struct ossl_worker *w;
 };
@@ -74,9 +111,33 @@ struct tls_ossl_ctx {
 };
 
 /* tls_ossl_ctx.c */
+/* The OpenSSL cipher list of a strength floor and version floor (TLS
+ * 1.0 and 1.1 need security level 0: they sign with SHA-1). */
+#define OSSL_LIST_MAX 1024u
+/* TLS1_VERSION ... TLS1_3_VERSION. */
+int ossl_version(enum mx_tls_version v);
+void ossl_suite_list(enum mx_tls_suites suites, enum mx_tls_version minv, char *buf,
+		size_t size);
 struct ossl_gen *ossl_gen_adopt(struct tls_ossl_ctx *ctx, unsigned wid);
 void ossl_gen_put(struct ossl_gen *g);
+/* tls_ossl_policy.c */
+int ossl_prof_build(struct ossl_gen *g, const struct mx_tls_policy *policy,
+		char *err, size_t errsize);
+void ossl_prof_free(struct ossl_gen *g);
+/* Applies profile i (-1: none) to a worker's SSL_CTX c. */
+int ossl_prof_conf(struct ossl_gen *g, int i, SSL_CTX *c);
+int ossl_prof_by_addr(const struct ossl_gen *g, const struct mx_addr *addr);
+/* Handshake failures by reason, as the mbedTLS backend counts them. */
+void ossl_count_failure(struct tls_ossl_ctx *ctx, const SSL *ssl, int sslerr,
+		unsigned long e, bool eof);
 /* tls_ossl_stream.c */
+/* The established session of a TLS stream made by this backend (NULL
+ * otherwise), with its generation and connection profile. */
+const SSL *ossl_stream_ssl(const struct mx_stream *st, struct ossl_gen **gen,
+		int *prof);
+const char *ossl_stream_cipher(const struct mx_stream *st);
+/* "TLSv1.0" ... "TLSv1.3" for an OpenSSL version number. */
+const char *ossl_version_name(int v);
 int tls_ossl_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 		struct mx_stream **out);
 bool tls_ossl_stream_is(const struct mx_stream *st);

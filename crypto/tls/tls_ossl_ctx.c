@@ -63,7 +63,7 @@ static const uint8_t ossl_lbl_name[] = "mxedge ticket name";
 static const uint8_t ossl_lbl_aes[] = "mxedge ticket aes";
 static const uint8_t ossl_lbl_mac[] = "mxedge ticket mac";
 
-static int
+int
 ossl_version(enum mx_tls_version v)
 {
 	switch (v) {
@@ -387,15 +387,21 @@ ossl_ticket_cb(SSL *ssl, unsigned char *key_name, unsigned char *iv,
 
 /* ---- per-worker SSL_CTX ------------------------------------------------------ */
 
+void
+ossl_suite_list(enum mx_tls_suites suites, enum mx_tls_version minv, char *buf,
+		size_t size)
+{
+	snprintf(buf, size, "%s%s%s", ossl_suites_strong,
+			suites == MX_TLS_SUITES_DEFAULT ? ossl_suites_compat : "",
+			minv < MX_TLS_V1_2 ? ossl_seclevel0 : "");
+}
+
 static int
 ossl_ctx_suites(SSL_CTX *c, const struct mx_tls_conf *cf)
 {
-	char list[sizeof(ossl_suites_strong) + sizeof(ossl_suites_compat) +
-		sizeof(ossl_seclevel0)];
+	char list[OSSL_LIST_MAX];
 
-	snprintf(list, sizeof(list), "%s%s%s", ossl_suites_strong,
-			cf->suites == MX_TLS_SUITES_DEFAULT ? ossl_suites_compat : "",
-			cf->min_version < MX_TLS_V1_2 ? ossl_seclevel0 : "");
+	ossl_suite_list(cf->suites, cf->min_version, list, sizeof(list));
 	if (SSL_CTX_set_cipher_list(c, list) != 1 ||
 			SSL_CTX_set1_groups_list(c, "X25519:P-256:P-384") != 1)
 		return -EINVAL;
@@ -444,8 +450,9 @@ ossl_ctx_certs(SSL_CTX *c, struct ossl_gen *g)
 	return 0;
 }
 
+/* One SSL_CTX of worker w: profile prof's (-1: the one without). */
 static int
-ossl_worker_setup(struct ossl_gen *g, struct ossl_worker *w)
+ossl_worker_ctx(struct ossl_gen *g, struct ossl_worker *w, int prof)
 {
 	SSL_CTX *c;
 	int rc;
@@ -453,8 +460,7 @@ ossl_worker_setup(struct ossl_gen *g, struct ossl_worker *w)
 	c = SSL_CTX_new(TLS_server_method());
 	if (c == NULL)
 		return -ENOMEM;
-	w->ssl_ctx = c;
-	w->gen = g;
+	w->pc[prof + 1] = c;
 	/* No renegotiation (a CPU DoS lever SMTP never needs), no
 	 * compression (CRIME), the server's suite order. */
 	SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
@@ -468,6 +474,22 @@ ossl_worker_setup(struct ossl_gen *g, struct ossl_worker *w)
 		rc = ossl_ctx_certs(c, g);
 	if (rc == 0)
 		rc = ossl_ctx_sessions(c, g);
+	if (rc == 0)
+		rc = ossl_prof_conf(g, prof, c);
+	return rc;
+}
+
+static int
+ossl_worker_setup(struct ossl_gen *g, struct ossl_worker *w)
+{
+	int i, rc = 0;
+
+	w->gen = g;
+	w->xs = X509_STORE_CTX_new();
+	if (w->xs == NULL)
+		return -ENOMEM;
+	for (i = -1; rc == 0 && i < (int)g->n_prof; i++)
+		rc = ossl_worker_ctx(g, w, i);
 	return rc;
 }
 
@@ -476,11 +498,15 @@ ossl_worker_setup(struct ossl_gen *g, struct ossl_worker *w)
 static void
 ossl_gen_free(struct ossl_gen *g)
 {
-	unsigned i;
+	unsigned i, j;
 
-	for (i = 0; i < g->n_workers; i++)
-		SSL_CTX_free(g->w[i].ssl_ctx);
+	for (i = 0; i < g->n_workers; i++) {
+		for (j = 0; j <= MX_TLS_MAX_PROFILES; j++)
+			SSL_CTX_free(g->w[i].pc[j]);
+		X509_STORE_CTX_free(g->w[i].xs);
+	}
 	free(g->w);
+	ossl_prof_free(g);
 	for (i = 0; i < g->n_certs; i++) {
 		X509_free(g->crt[i]);
 		sk_X509_pop_free(g->chain[i], X509_free);
@@ -545,13 +571,6 @@ ossl_gen_create(struct tls_ossl_ctx *ctx, const struct mx_tls_conf *conf,
 	rc = tls_conf_check(conf, err, errsize);
 	if (rc < 0)
 		return rc;
-	/* XXX: connection profiles (client certificates, per-profile
-	 * versions and suites) run on the mbedTLS backend only so far. */
-	if (policy != NULL && policy->n_profiles > 0) {
-		tls_err(err, errsize, "tls: connection profiles (tls.profiles) need "
-				"tls.backend mbedtls for now");
-		return -EINVAL;
-	}
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		return -ENOMEM;
@@ -564,6 +583,9 @@ ossl_gen_create(struct tls_ossl_ctx *ctx, const struct mx_tls_conf *conf,
 			goto fail;
 	}
 	g->cf.hostname = NULL;
+	rc = ossl_prof_build(g, policy, err, errsize);
+	if (rc < 0)
+		goto fail;
 	rc = ossl_gen_workers(g, err, errsize);
 	if (rc < 0)
 		goto fail;
@@ -577,6 +599,7 @@ fail:
 static void
 ossl_gen_publish(struct tls_ossl_ctx *ctx, struct ossl_gen *g)
 {
+	const char *names[MX_TLS_MAX_PROFILES];
 	struct ossl_gen *old;
 	unsigned i;
 
@@ -585,7 +608,9 @@ ossl_gen_publish(struct tls_ossl_ctx *ctx, struct ossl_gen *g)
 		old = atomic_exchange_explicit(&ctx->slot[i].next, g, memory_order_acq_rel);
 		ossl_gen_put(old);
 	}
-	tls_ctx_show(&ctx->pub, NULL, 0, g->cf.cert_files, g->days, g->n_certs);
+	for (i = 0; i < g->n_prof && i < MX_TLS_MAX_PROFILES; i++)
+		names[i] = g->prof[i].name;
+	tls_ctx_show(&ctx->pub, names, i, g->cf.cert_files, g->days, g->n_certs);
 	old = ctx->gen;
 	ctx->gen = g;
 	ossl_gen_put(old);

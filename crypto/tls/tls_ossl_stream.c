@@ -55,6 +55,7 @@ struct ossl_stream {
 	struct mx_stream_base base;  /* first: struct mx_stream * is this */
 	struct ossl_gen *gen;        /* referenced while the stream lives */
 	struct ossl_worker *w;
+	int prof;                    /* connection profile, -1: none */
 	struct mx_stream *raw;
 	SSL *ssl;
 	BIO *ext;                    /* our end of the pair */
@@ -152,42 +153,6 @@ ossl_raw_done(const struct ossl_stream *t)
 
 /* ---- failures ---------------------------------------------------------- */
 
-static void
-ossl_count(struct ossl_stream *t, int sslerr, unsigned long e)
-{
-	struct tls_ossl_ctx *ctx = ossl_ctx_of(t);
-	struct mx_tls_stats *s = &ctx->pub.stats;
-	struct mx_tls_policy_stats *ps = &ctx->pub.pstats;
-	_Atomic uint64_t *c = &s->fail_other;
-
-	if (e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL) {
-		switch (ERR_GET_REASON(e)) {
-		case SSL_R_UNSUPPORTED_PROTOCOL:
-		case SSL_R_VERSION_TOO_LOW:
-		case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-			c = &s->fail_version;
-			break;
-		case SSL_R_NO_SHARED_CIPHER:
-		case SSL_R_NO_CIPHERS_AVAILABLE:
-		case SSL_R_NO_SHARED_GROUPS:
-			c = &s->fail_cipher;
-			break;
-		case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
-			c = &ps->fail_no_client_cert;
-			break;
-		case SSL_R_CERTIFICATE_VERIFY_FAILED:
-			c = &ps->fail_bad_client_cert;
-			break;
-		default:
-			c = &ps->fail_protocol;
-			break;
-		}
-	} else if (sslerr == SSL_ERROR_SYSCALL || ossl_raw_done(t)) {
-		c = &s->fail_eof;
-	}
-	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
-
 /* Ends a session OpenSSL gave up on: counted, logged (rate-limited: a
  * peer triggers it), and the raw stream closed gracefully so the alert
  * OpenSSL wrote still leaves. The owner's on_closed follows. */
@@ -197,7 +162,7 @@ ossl_fail(struct ossl_stream *t, int sslerr, const char *where)
 	unsigned long e = ERR_peek_last_error();
 	char peer[64], why[160];
 
-	ossl_count(t, sslerr, e);
+	ossl_count_failure(ossl_ctx_of(t), t->ssl, sslerr, e, ossl_raw_done(t));
 	mx_addr_format(&t->base.peer, true, peer, sizeof(peer));
 	if (e != 0)
 		ERR_error_string_n(e, why, sizeof(why));
@@ -593,11 +558,11 @@ static const struct mx_stream_ops ossl_ops = {
 /* ---- public (through tls.c) ----------------------------------------------------- */
 
 static int
-ossl_session(struct ossl_stream *t, struct ossl_worker *w)
+ossl_session(struct ossl_stream *t, struct ossl_worker *w, int prof)
 {
 	BIO *in = NULL;
 
-	t->ssl = SSL_new(w->ssl_ctx);
+	t->ssl = SSL_new(w->pc[prof + 1]);
 	if (t->ssl == NULL)
 		return -ENOMEM;
 	/* 0: OpenSSL's default pair buffers (17 KiB, a whole record). */
@@ -620,12 +585,18 @@ tls_ossl_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 	unsigned wid = mx_loop_worker_id(loop);
 	struct ossl_stream *t;
 	struct ossl_gen *g;
+	struct mx_addr peer;
+	int prof;
 
 	if (wid >= ctx->pub.n_workers)
 		return -EINVAL;
+	/* The connection profile is chosen now, by the client's address,
+	 * so the handshake enforces its version, suites and certificate. */
 	g = ossl_gen_adopt(ctx, wid);
+	mx_stream_peer(raw, &peer);
+	prof = ossl_prof_by_addr(g, &peer);
 	t = calloc(1, sizeof(*t));
-	if (t == NULL || ossl_session(t, &g->w[wid]) < 0) {
+	if (t == NULL || ossl_session(t, &g->w[wid], prof) < 0) {
 		free(t);
 		atomic_fetch_add_explicit(&ctx->pub.stats.alloc_fail, 1, memory_order_relaxed);
 		return -ENOMEM;
@@ -637,6 +608,7 @@ tls_ossl_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 	t->gen = g;
 	t->w = &g->w[wid];
+	t->prof = prof;
 	t->raw = raw;
 	t->state = OSSL_HS;
 	mx_timer_init(&t->kick, ossl_on_kick, t);
@@ -654,7 +626,7 @@ tls_ossl_stream_is(const struct mx_stream *st)
 }
 
 /* The mbedTLS backend's names ("TLSv1.0", where OpenSSL says "TLSv1"). */
-static const char *
+const char *
 ossl_version_name(int v)
 {
 	switch (v) {
@@ -723,19 +695,30 @@ tls_ossl_stream_info(const struct mx_stream *st, struct mx_tls_info *out)
 	crt = SSL_get0_peer_certificate(t->ssl);
 	if (crt != NULL)
 		ossl_peer_info(crt, out);
+	if (t->prof >= 0) {
+		out->profile = t->gen->prof[t->prof].name;
+		out->peer_verified = crt != NULL && t->gen->prof[t->prof].ca_file != NULL &&
+			SSL_get_verify_result(t->ssl) == X509_V_OK;
+	}
 	return 0;
 }
 
-/* Without profiles (tls_ossl_ctx.c refuses them for now), the MAIL FROM
- * check only counts the mail as plaintext or TLS. */
-int
-tls_ossl_policy_mail(struct mx_tls_ctx *pub, struct mx_stream *st,
-		struct mx_str domain, char *reply, size_t size)
+const SSL *
+ossl_stream_ssl(const struct mx_stream *st, struct ossl_gen **gen, int *prof)
 {
-	(void)domain;
-	(void)reply;
-	(void)size;
-	atomic_fetch_add_explicit(tls_ossl_stream_is(st) ? &pub->pstats.mail_tls[0] :
-			&pub->pstats.mail_plain[0], 1, memory_order_relaxed);
-	return 0;
+	const struct ossl_stream *t = (const struct ossl_stream *)st;
+
+	if (!tls_ossl_stream_is(st) || !t->established || t->state == OSSL_DEAD)
+		return NULL;
+	*gen = t->gen;
+	*prof = t->prof;
+	return t->ssl;
+}
+
+const char *
+ossl_stream_cipher(const struct mx_stream *st)
+{
+	const struct ossl_stream *t = (const struct ossl_stream *)st;
+
+	return tls_ossl_stream_is(st) ? t->cipher : NULL;
 }

@@ -740,7 +740,6 @@ test_hygiene(void **state)
 	for (i = 0; i < MX_ARRAY_SIZE(cases); i++) {
 		mx_tls_conf_defaults(&cf);
 		cf.backend = backend;
-	cf.backend = backend;
 		snprintf(file, sizeof(file), "%s.crt", cases[i].name);
 		path_of(cert, sizeof(cert), file);
 		snprintf(file, sizeof(file), "%s.key",
@@ -956,7 +955,6 @@ test_profile_checks(void **state)
 	for (i = 0; i < MX_ARRAY_SIZE(cases); i++) {
 		mx_tls_conf_defaults(&cf);
 		cf.backend = backend;
-	cf.backend = backend;
 		cf.cert_files[0] = cert;
 		cf.key_files[0] = key;
 		cf.n_certs = 1;
@@ -1103,9 +1101,9 @@ main(void)
 		cmocka_unit_test(test_ticket_resumption),
 		cmocka_unit_test(test_reload),
 	};
-	/* Profiles run on the mbedTLS backend only (tls_ossl_ctx.c refuses
-	 * them); the matchers are backend-neutral (tls.c). */
-	const struct CMUnitTest mbed_only[] = {
+	/* Profiles: the matchers are backend-neutral (tls.c), the checks of
+	 * a profile run once per backend. */
+	const struct CMUnitTest profiles[] = {
 		cmocka_unit_test(test_cidr_match),
 		cmocka_unit_test(test_domain_and_name_match),
 		cmocka_unit_test(test_policy_first_match),
@@ -1124,8 +1122,9 @@ main(void)
 		return 1;
 	}
 	rc = cmocka_run_group_tests_name("mbedtls", tests, setup_mbedtls, NULL);
-	rc |= cmocka_run_group_tests_name("mbedtls-profiles", mbed_only, setup_mbedtls, NULL);
+	rc |= cmocka_run_group_tests_name("mbedtls-profiles", profiles, setup_mbedtls, NULL);
 	rc |= cmocka_run_group_tests_name("openssl", tests, setup_openssl, NULL);
+	rc |= cmocka_run_group_tests_name("openssl-profiles", profiles, setup_openssl, NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);

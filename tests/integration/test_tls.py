@@ -46,23 +46,12 @@ def certs(tmp_path):
 
 
 # Issue 8: every test here runs once per TLS backend (the tls_backend
-# fixture); tls_flags adds --tls-backend. Connection profiles run on
-# mbedTLS only so far: the OpenSSL backend refuses them at start.
+# fixture); tls_flags adds --tls-backend.
 _backend = ["mbedtls"]
-MBEDTLS_ONLY = {
-    "test_profile_versions_and_suites_at_handshake",
-    "test_profile_named_ciphers",
-    "test_profile_client_certificates",
-    "test_sender_domain_profiles_at_mail_from",
-    "test_cidr_profile_chosen_by_source_address",
-    "test_profiles_config_errors_name_the_line",
-}
 
 
 @pytest.fixture(autouse=True, params=["mbedtls", "openssl"])
 def tls_backend(request):
-    if request.param == "openssl" and request.node.originalname in MBEDTLS_ONLY:
-        pytest.skip("connection profiles: mbedtls backend only so far")
     _backend[0] = request.param
     yield request.param
     _backend[0] = "mbedtls"
