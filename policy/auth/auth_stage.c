@@ -2,17 +2,13 @@
 /*
  * auth_stage.c: the engine's verifier stage (contract in mx_auth.h).
  *
- * Thread mode. Each port has two single-producer/single-consumer rings of
- * job pointers, `jobs` (worker -> verifier) and `results` (verifier ->
- * worker), with free-running 32-bit indices over a power-of-two size >=
- * depth; a port never has more than depth jobs between submit and return,
- * so no ring overflows. The wakeup protocol is engine/io's: the worker
- * writes the eventfd only when its push found the ring drained, and the
- * seq_cst fences on both sides make sure either the verifier sees the job
- * or the worker sees the empty ring (a Dekker pair). Results go back with
- * a release store and one mx_loop_wakeup() per port per pass; until that
- * wakeup returned the port counts one more in flight ("returning"), so a
- * worker never frees its loop under the verifier's feet.
+ * Thread mode. Each port is a stage port (engine/stage, mx_stage.h): the
+ * rings `jobs` (worker -> verifier) and `results` (verifier -> worker)
+ * sized for depth, a port never having more than depth jobs between submit
+ * and return; the eventfd wakeup of the verifier without a lost wakeup;
+ * one mx_loop_wakeup() per port per pass, counted in flight
+ * ("returning") until it returned, so a worker never frees its loop under
+ * the verifier's feet.
  *
  * The verifier thread: gather every queued job into its struct mx_auth,
  * step it, push completed jobs back, then sleep in poll() on the eventfd
@@ -25,18 +21,14 @@
  * pool, without done().
  */
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "mx_auth.h"
+#include "mx_stage.h"
 #include "mx_stream.h"
 
 #define STAGE_BATCH 256u
@@ -44,13 +36,6 @@
 /* Worker mode: the loop does not watch the DNS descriptor, so while
  * answers are awaited it passes at least this often. */
 #define STAGE_WORKER_POLL_MS 2
-
-struct stage_ring {
-	_Atomic uint32_t head MX_CACHE_ALIGNED;
-	_Atomic uint32_t tail MX_CACHE_ALIGNED;
-	struct mx_auth_job **slot MX_CACHE_ALIGNED;
-	uint32_t mask;
-};
 
 /* The counters as published for other threads (metrics): relaxed atomic
  * copies of struct mx_auth_stats and struct mx_dns_stats, both made of
@@ -65,30 +50,22 @@ struct stage_pub {
 };
 
 struct mx_auth_port {
-	struct stage_ring jobs;
-	struct stage_ring results;
+	struct mx_stage_port sp;      /* first: the port's 64-byte alignment */
 	struct mx_auth_stage *st;
-	struct mx_loop *loop;
 	mx_auth_done_fn done;
 	struct mx_auth *own;          /* worker mode */
 	unsigned depth;
 	unsigned in_flight;           /* worker only */
 	struct mx_auth_job *pool;     /* depth jobs */
 	struct mx_auth_job *free_list;
-	_Atomic unsigned returning;
-	bool wake;                    /* verifier only */
 	struct stage_pub pub;         /* worker mode */
-	struct mx_auth_port *next;
 };
 
 struct mx_auth_stage {
+	struct mx_stage stage;        /* the thread (thread mode) and the ports */
 	struct mx_auth_conf conf;
 	bool threaded;
 	struct mx_auth *auth;         /* thread mode */
-	pthread_t thread;
-	int efd;
-	_Atomic bool stop;
-	_Atomic(struct mx_auth_port *) ports;
 	struct stage_pub pub;         /* thread mode */
 	struct mx_auth_job *done[STAGE_BATCH];
 };
@@ -105,117 +82,40 @@ pub_store(struct stage_pub *pub, const struct mx_auth *a)
 		atomic_store_explicit(&pub->v[i], v[i], memory_order_relaxed);
 }
 
-static int
-ring_init(struct stage_ring *r, uint32_t size)
-{
-	r->slot = calloc(size, sizeof(*r->slot));
-	if (r->slot == NULL)
-		return -ENOMEM;
-	r->mask = size - 1;
-	atomic_init(&r->head, 0);
-	atomic_init(&r->tail, 0);
-	return 0;
-}
-
-/* Producer side; true when the consumer had drained the ring. */
-static bool
-ring_push(struct stage_ring *r, struct mx_auth_job *job)
-{
-	uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
-
-	MX_ASSERT(t - h <= r->mask);
-	r->slot[t & r->mask] = job;
-	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
-	h = atomic_load_explicit(&r->head, memory_order_relaxed);
-	return h == t;
-}
-
-static struct mx_auth_job *
-ring_pop(struct stage_ring *r)
-{
-	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
-	struct mx_auth_job *job;
-
-	if (h == t)
-		return NULL;
-	job = r->slot[h & r->mask];
-	atomic_store_explicit(&r->head, h + 1, memory_order_release);
-	return job;
-}
-
-static void
-efd_signal(int efd)
-{
-	uint64_t one = 1;
-
-	/* Non-blocking; EAGAIN only when the counter is full, and then the
-	 * verifier is awake anyway. */
-	if (write(efd, &one, sizeof(one)) < 0)
-		return;
-}
-
 /* ---- the verifier thread ---- */
 
-static unsigned
+/* Hands every queued job to the verifier's struct mx_auth. */
+static void
 stage_gather(struct mx_auth_stage *st)
 {
-	struct mx_auth_port *p;
-	struct mx_auth_job *job;
-	unsigned n = 0;
+	unsigned i, n;
 
-	atomic_thread_fence(memory_order_seq_cst);
-	p = atomic_load_explicit(&st->ports, memory_order_acquire);
-	for (; p != NULL; p = p->next) {
-		while ((job = ring_pop(&p->jobs)) != NULL) {
-			mx_auth_submit(st->auth, job);
-			n++;
-		}
-	}
-	return n;
+	do {
+		n = mx_stage_gather(&st->stage, (void **)st->done, STAGE_BATCH);
+		for (i = 0; i < n; i++)
+			mx_auth_submit(st->auth, st->done[i]);
+	} while (n == STAGE_BATCH);
 }
 
 static void
 stage_return(struct mx_auth_stage *st, unsigned n)
 {
-	struct mx_auth_port *p;
 	unsigned i;
 
-	for (i = 0; i < n; i++) {
-		p = st->done[i]->port;
-		if (!p->wake)
-			atomic_store_explicit(&p->returning, 1, memory_order_relaxed);
-		p->wake = true;
-		(void)ring_push(&p->results, st->done[i]);
-	}
-	p = atomic_load_explicit(&st->ports, memory_order_acquire);
-	for (; p != NULL; p = p->next) {
-		if (p->wake) {
-			mx_loop_wakeup(p->loop);
-			atomic_store_explicit(&p->returning, 0, memory_order_release);
-		}
-		p->wake = false;
-	}
+	for (i = 0; i < n; i++)
+		mx_stage_return(&st->done[i]->port->sp, st->done[i], true);
+	mx_stage_wake_ports(&st->stage, true);
 }
 
 static void
 stage_sleep(struct mx_auth_stage *st)
 {
-	struct pollfd pfd[2] = {
-		{ .fd = st->efd, .events = POLLIN },
-		{ .fd = mx_auth_fd(st->auth), .events = POLLIN },
-	};
-	uint64_t d = mx_auth_next_deadline_ms(st->auth), now = mx_clock_ms(), v;
+	uint64_t d = mx_auth_next_deadline_ms(st->auth), now = mx_clock_ms();
 	int timeout = -1;
 
 	if (d != 0)
 		timeout = d <= now ? 0 : (int)MX_MIN(d - now, (uint64_t)1000);
-	if (poll(pfd, 2, timeout) <= 0)
-		return;
-	if ((pfd[0].revents & POLLIN) && read(st->efd, &v, sizeof(v)) < 0)
-		return; /* EAGAIN: the count was read already */
+	mx_stage_wait(&st->stage, mx_auth_fd(st->auth), timeout);
 }
 
 static void *
@@ -226,8 +126,8 @@ stage_main(void *arg)
 	bool stopping;
 
 	for (;;) {
-		stopping = atomic_load_explicit(&st->stop, memory_order_acquire);
-		n = stage_gather(st);
+		stopping = mx_stage_stopping(&st->stage);
+		stage_gather(st);
 		do {
 			n = mx_auth_step(st->auth, st->done, STAGE_BATCH);
 			if (!stopping)
@@ -246,55 +146,34 @@ mx_auth_stage_create(const struct mx_auth_conf *conf, bool own_thread,
 		struct mx_auth_stage **out, FILE *err)
 {
 	struct mx_auth_stage *st = calloc(1, sizeof(*st));
-	sigset_t all, old;
 	int rc;
 
 	if (st == NULL)
 		return -ENOMEM;
 	st->conf = *conf;
 	st->threaded = own_thread;
-	st->efd = -1;
-	atomic_init(&st->stop, false);
-	atomic_init(&st->ports, NULL);
+	mx_stage_init(&st->stage);
 	if (!own_thread) {
 		*out = st;
 		return 0;
 	}
 	rc = mx_auth_create(conf, &st->auth, err);
+	if (rc == 0)
+		rc = mx_stage_start(&st->stage, "mx-verifier", stage_main, st);
 	if (rc != 0) {
+		mx_auth_free(st->auth);
 		free(st);
 		return rc;
 	}
-	st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (st->efd < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	/* Every signal blocked from its first instant: the process's
-	 * handlers run on the main thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = -pthread_create(&st->thread, NULL, stage_main, st);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		goto fail;
-	pthread_setname_np(st->thread, "mx-verifier");
 	*out = st;
 	return 0;
-fail:
-	if (st->efd >= 0)
-		close(st->efd);
-	mx_auth_free(st->auth);
-	free(st);
-	return rc;
 }
 
 static void
 port_free(struct mx_auth_port *p)
 {
 	mx_auth_free(p->own);
-	free(p->jobs.slot);
-	free(p->results.slot);
+	mx_stage_port_fini(&p->sp);
 	free(p->pool);
 	free(p);
 }
@@ -302,21 +181,15 @@ port_free(struct mx_auth_port *p)
 void
 mx_auth_stage_free(struct mx_auth_stage *st)
 {
-	struct mx_auth_port *p, *next;
+	struct mx_stage_port *sp, *next;
 
 	if (st == NULL)
 		return;
-	if (st->threaded) {
-		atomic_store_explicit(&st->stop, true, memory_order_release);
-		efd_signal(st->efd);
-		pthread_join(st->thread, NULL);
-		close(st->efd);
-		mx_auth_free(st->auth);
-	}
-	p = atomic_load_explicit(&st->ports, memory_order_acquire);
-	for (; p != NULL; p = next) {
-		next = p->next;
-		port_free(p);
+	mx_stage_stop(&st->stage);
+	mx_auth_free(st->auth);
+	for (sp = mx_stage_ports(&st->stage); sp != NULL; sp = next) {
+		next = sp->next;
+		port_free(sp->owner);
 	}
 	free(st);
 }
@@ -352,22 +225,12 @@ port_poll(void *arg)
 		pub_store(&p->pub, p->own);
 		return;
 	}
-	while ((job = ring_pop(&p->results)) != NULL)
+	while ((job = mx_stage_port_result(&p->sp)) != NULL)
 		port_back(p, job);
 }
 
-static uint32_t
-pow2_at_least(unsigned n)
-{
-	uint32_t v = 1;
-
-	while (v < n)
-		v <<= 1;
-	return v;
-}
-
 static int
-port_init(struct mx_auth_port *p, FILE *err)
+port_init(struct mx_auth_port *p, struct mx_loop *loop, FILE *err)
 {
 	unsigned i;
 	int rc;
@@ -377,11 +240,10 @@ port_init(struct mx_auth_port *p, FILE *err)
 		return -ENOMEM;
 	for (i = 0; i < p->depth; i++)
 		mx_auth_job_put(p, &p->pool[i]);
-	if (!p->st->threaded)
-		return mx_auth_create(&p->st->conf, &p->own, err);
-	rc = ring_init(&p->jobs, pow2_at_least(p->depth));
-	if (rc == 0)
-		rc = ring_init(&p->results, pow2_at_least(p->depth));
+	/* Worker mode: no rings, the port is listed for the stats only. */
+	rc = mx_stage_port_init(&p->sp, p, loop, p->st->threaded ? p->depth : 0);
+	if (rc == 0 && !p->st->threaded)
+		rc = mx_auth_create(&p->st->conf, &p->own, err);
 	return rc;
 }
 
@@ -389,7 +251,7 @@ int
 mx_auth_port_create(struct mx_auth_stage *st, struct mx_loop *loop, unsigned depth,
 		mx_auth_done_fn done, FILE *err, struct mx_auth_port **out)
 {
-	struct mx_auth_port *p, *head;
+	struct mx_auth_port *p;
 	int rc;
 
 	if (depth == 0 || depth > STAGE_DEPTH_MAX || done == NULL)
@@ -399,22 +261,16 @@ mx_auth_port_create(struct mx_auth_stage *st, struct mx_loop *loop, unsigned dep
 		return -ENOMEM;
 	memset(p, 0, sizeof(*p));
 	p->st = st;
-	p->loop = loop;
 	p->done = done;
 	p->depth = depth;
-	atomic_init(&p->returning, 0);
-	rc = port_init(p, err);
+	rc = port_init(p, loop, err);
 	if (rc == 0)
 		rc = mx_loop_add_poller(loop, port_poll, p);
 	if (rc != 0) {
 		port_free(p);
 		return rc;
 	}
-	head = atomic_load_explicit(&st->ports, memory_order_relaxed);
-	do {
-		p->next = head;
-	} while (!atomic_compare_exchange_weak_explicit(&st->ports, &head, p,
-			memory_order_release, memory_order_relaxed));
+	mx_stage_port_add(&st->stage, &p->sp);
 	*out = p;
 	return 0;
 }
@@ -463,15 +319,14 @@ mx_auth_port_submit(struct mx_auth_port *p, struct mx_auth_job *job)
 		mx_auth_submit(p->own, job);
 		return 0;
 	}
-	if (ring_push(&p->jobs, job))
-		efd_signal(p->st->efd);
+	mx_stage_submit(&p->st->stage, &p->sp, job);
 	return 0;
 }
 
 unsigned
 mx_auth_port_in_flight(const struct mx_auth_port *p)
 {
-	return p->in_flight + atomic_load_explicit(&p->returning, memory_order_acquire);
+	return p->in_flight + mx_stage_port_returning(&p->sp);
 }
 
 int
@@ -501,18 +356,16 @@ stats_add(struct mx_auth_port_stats *o, const struct stage_pub *pub)
 void
 mx_auth_stage_stats(const struct mx_auth_stage *st, struct mx_auth_port_stats *out)
 {
-	const struct mx_auth_port *p;
+	const struct mx_stage_port *sp;
 
 	memset(out, 0, sizeof(*out));
 	if (st == NULL)
 		return;
 	if (st->threaded)
 		stats_add(out, &st->pub);
-	p = atomic_load_explicit(&((struct mx_auth_stage *)(uintptr_t)st)->ports,
-			memory_order_acquire);
-	for (; p != NULL; p = p->next)
+	for (sp = mx_stage_ports(&st->stage); sp != NULL; sp = sp->next)
 		if (!st->threaded)
-			stats_add(out, &p->pub);
+			stats_add(out, &((const struct mx_auth_port *)sp->owner)->pub);
 }
 
 /* Appends to buf at *n, snprintf style (the length needed grows past size). */
