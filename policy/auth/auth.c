@@ -62,8 +62,8 @@ auth_spf_word(enum mx_spf_result r)
 /* TXT answers from the DNS cache for the DKIM and DMARC callbacks: a name
  * not asked yet is submitted and answers -EAGAIN, so the check runs again
  * once the answer is in. */
-static int
-auth_txt(void *ctx, const char *qname, struct mx_str *recs, unsigned max)
+int
+mx_auth_dns_txt(void *ctx, const char *qname, struct mx_str *recs, unsigned max)
 {
 	struct mx_dns *dns = ctx;
 	const struct mx_dns_answer *a = mx_dns_get(dns, qname, MX_DNS_TXT);
@@ -120,7 +120,7 @@ mx_auth_create(const struct mx_auth_conf *conf, struct mx_auth **out, FILE *err)
 	if (rc == 0)
 		rc = mx_spf_create(a->dns, a->receiver, &a->spf);
 	if (rc == 0) {
-		dc.txt = auth_txt;
+		dc.txt = mx_auth_dns_txt;
 		dc.txt_ctx = a->dns;
 		dc.min_key_bits = conf->dkim_min_key_bits;
 		dc.allow_rsa_sha1 = conf->dkim_rsa_sha1;
@@ -128,7 +128,7 @@ mx_auth_create(const struct mx_auth_conf *conf, struct mx_auth **out, FILE *err)
 		rc = mx_dkim_create(&dc, &a->dkim);
 	}
 	if (rc == 0) {
-		mc.txt = auth_txt;
+		mc.txt = mx_auth_dns_txt;
 		mc.txt_ctx = a->dns;
 		rc = mx_dmarc_create(&mc, &a->dmarc);
 		if (rc == -ENOENT && err != NULL)

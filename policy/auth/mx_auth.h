@@ -150,6 +150,14 @@ const struct mx_dns_stats *mx_auth_dns_stats(const struct mx_auth *a);
 /* The authserv-id in use. */
 const char *mx_auth_authserv_id(const struct mx_auth *a);
 
+/* The TXT callback the DKIM and DMARC checks read DNS through (ctx: a
+ * struct mx_dns): answers from the cache; a name not asked yet is
+ * submitted and the call returns -EAGAIN, so the check runs again once
+ * the answer is in. 0 records for NXDOMAIN/NODATA (or a name that cannot
+ * exist), -EIO for other failures, else the number of records put in
+ * recs (at most max). Exported so fuzz harnesses drive the real one. */
+int mx_auth_dns_txt(void *ctx, const char *qname, struct mx_str *recs, unsigned max);
+
 /* Worker side (pure, any thread): the names a prefetch should carry for a
  * message whose header section is complete: the DKIM key names and the
  * RFC 5322.From domain. Fills job->names, n_names, from_domain. */

@@ -31,9 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "mx_dkim.h"
+#include "dns_fuzz_support.h"
+#include "mx_auth.h"
 #include "mx_dns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -43,8 +44,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Rounds of verify, then resolve what was missing: one is enough when
  * every name was answered, two when some were not. */
 #define FZ_ROUNDS 4
-/* Text that still fits one rdata (65535) once cut into 8-octet strings. */
-#define FZ_TEXT_MAX 58000u
 
 static const char fz_msg_multi[] =
 	"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=mail.example.net;\r\n"
@@ -166,8 +165,6 @@ static const struct fz_msg_def fz_msg_defs[] = {
 #define FZ_N_MSGS (sizeof(fz_msg_defs) / sizeof(fz_msg_defs[0]))
 #define FZ_N_NAMES (sizeof(fz_names) / sizeof(fz_names[0]))
 
-static const int fz_rcodes[] = { 0, 3, 2, 0 };
-
 /* What is built once and shared by every input. */
 struct fz_state {
 	struct mx_dns *dns;
@@ -176,66 +173,15 @@ struct fz_state {
 	struct mx_dkim *dkim[2]; /* [1]: rsa-sha1 allowed */
 };
 
-/* The TXT callback of policy/auth (auth_txt), over the shared cache. */
-static int
-fz_txt(void *ctx, const char *qname, struct mx_str *recs, unsigned max)
-{
-	struct mx_dns *dns = ctx;
-	const struct mx_dns_answer *a = mx_dns_get(dns, qname, MX_DNS_TXT);
-	unsigned i;
-
-	if (a == NULL || a->status == MX_DNS_PENDING) {
-		if (mx_dns_submit(dns, qname, MX_DNS_TXT) == -EINVAL)
-			return 0;
-		return -EAGAIN;
-	}
-	switch (a->status) {
-	case MX_DNS_OK:
-		for (i = 0; i < a->n_rr && i < max; i++)
-			recs[i] = (struct mx_str){ a->rr[i].len, (const char *)a->rr[i].data };
-		return (int)i;
-	case MX_DNS_NODATA:
-	case MX_DNS_NXDOMAIN:
-		return 0;
-	default:
-		return -EIO;
-	}
-}
-
-/* Local data from an empty zone file: every name outside the cache is
- * NXDOMAIN. The file is read by mx_dns_create and removed at once. */
-static struct mx_dns *
-fz_dns_create(void)
-{
-	struct mx_dns_conf conf = { .timeout_ms = 2000 };
-	struct mx_dns *dns = NULL;
-	char zone[64];
-	int fd, rc;
-
-	snprintf(zone, sizeof(zone), "/tmp/mx_dkim_fuzz_XXXXXX");
-	fd = mkstemp(zone);
-	if (fd < 0)
-		abort();
-	if (write(fd, "; empty\n", 8) != 8)
-		abort();
-	close(fd);
-	conf.zone_file = zone;
-	rc = mx_dns_create(&conf, &dns, stderr);
-	unlink(zone);
-	if (rc != 0)
-		abort();
-	return dns;
-}
-
 static const struct fz_state *
 fz_state(void)
 {
 	static struct fz_state st;
-	struct mx_dkim_conf conf = { .txt = fz_txt, .fixed_time = FZ_NOW };
+	struct mx_dkim_conf conf = { .txt = mx_auth_dns_txt, .fixed_time = FZ_NOW };
 
 	if (st.dns != NULL)
 		return &st;
-	st.dns = fz_dns_create();
+	st.dns = mx_dns_fuzz_resolver(2000);
 	conf.txt_ctx = st.dns;
 	if (mx_chunk_pool_create(16384, 1u << 20, &st.pool) != 0)
 		abort();
@@ -252,60 +198,6 @@ fz_state(void)
 			abort();
 	}
 	return &st;
-}
-
-/* The record text as TXT rdata: character-strings of chunk octets. */
-static size_t
-fz_text_rdata(const uint8_t *p, size_t len, size_t chunk, uint8_t *out)
-{
-	size_t o = 0, i = 0;
-
-	do {
-		size_t n = MX_MIN(chunk, len - i);
-
-		out[o++] = (uint8_t)n;
-		memcpy(out + o, p + i, n);
-		o += n;
-		i += n;
-	} while (i < len);
-	return o;
-}
-
-/* Reads the answers of the input into the cache; arena holds the rdata
- * built from text, at most 2 * size + 16 octets in all. */
-static void
-fz_fill(struct mx_dns *dns, const uint8_t *p, size_t size, uint8_t *arena)
-{
-	size_t i = 0, used = 0;
-
-	while (i + 3 <= size) {
-		const uint8_t *rd[MX_DNS_MAX_RR + 1];
-		size_t len[MX_DNS_MAX_RR + 1];
-		const char *name = fz_names[p[i] % FZ_N_NAMES];
-		unsigned mode = p[i + 1];
-		size_t n = p[i + 2] % (MX_DNS_MAX_RR + 2), k = 0;
-		size_t chunk = MX_MIN(((mode >> 3) + 1) * 8u, 255u);
-
-		i += 3;
-		for (; k < n && i + 2 <= size; k++) {
-			size_t l = (size_t)p[i] << 8 | p[i + 1];
-
-			i += 2;
-			l = MX_MIN(l, size - i);
-			if ((mode & 4) != 0) {
-				rd[k] = p + i;
-				len[k] = l;
-			} else {
-				l = MX_MIN(l, (size_t)FZ_TEXT_MAX);
-				rd[k] = arena + used;
-				len[k] = fz_text_rdata(p + i, l, chunk, arena + used);
-				used += len[k];
-			}
-			i += l;
-		}
-		(void)mx_dns_cache_put(dns, name, MX_DNS_TXT, fz_rcodes[mode & 3],
-				rd, len, k, 300);
-	}
 }
 
 /* A verified signature (pass, or policy: cryptographically fine) must
@@ -360,7 +252,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (arena == NULL)
 		return 0;
 	mx_dns_cache_clear(st->dns);
-	fz_fill(st->dns, data + 1, size - 1, arena);
+	mx_dns_fuzz_fill_txt(st->dns, data + 1, size - 1, fz_names, FZ_N_NAMES, arena);
 	for (int round = 0; rc == -EAGAIN && round < FZ_ROUNDS; round++) {
 		rc = mx_dkim_verify(st->dkim[data[0] >> 7], m, &res);
 		if (rc == -EAGAIN)

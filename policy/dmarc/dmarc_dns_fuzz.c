@@ -6,8 +6,9 @@
  * _dmarc.<from-domain> and of the organizational domain's record: rcode,
  * several RRs (DMARC and other records mixed), character-strings split
  * anywhere, NUL bytes, any record text. The answers go into an mx_dns
- * cache through mx_dns_cache_put (the decoding of unbound's answers) and
- * the TXT callback reads them exactly as policy/auth's does: a name not in
+ * cache through mx_dns_cache_put (the decoding of unbound's answers;
+ * policy/dns/dns_fuzz_support.c) and policy/auth's own TXT callback
+ * (mx_auth_dns_txt) reads them: a name not in
  * the cache is submitted, the evaluation answers -EAGAIN and runs again
  * once the empty local zone has answered it NXDOMAIN. No network.
  *
@@ -34,9 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "mx_dmarc.h"
+#include "dns_fuzz_support.h"
+#include "mx_auth.h"
 #include "mx_dns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,8 +46,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Rounds of evaluate, then resolve what was missing: the From domain's
  * name, then the organizational domain's. */
 #define FZ_ROUNDS 4
-/* Text that still fits one rdata (65535) once cut into 8-octet strings. */
-#define FZ_TEXT_MAX 58000u
 
 /* The names the cases ask, and one they never do. */
 static const char *const fz_names[] = {
@@ -88,131 +88,24 @@ static const struct mx_dmarc_in fz_cases[] = {
 };
 #define FZ_N_CASES (sizeof(fz_cases) / sizeof(fz_cases[0]))
 
-static const int fz_rcodes[] = { 0, 3, 2, 0 };
-
 struct fz_state {
 	struct mx_dns *dns;
 	struct mx_dmarc *dmarc;
 };
 
-/* The TXT callback of policy/auth (auth_txt), over the shared cache. */
-static int
-fz_txt(void *ctx, const char *qname, struct mx_str *recs, unsigned max)
-{
-	struct mx_dns *dns = ctx;
-	const struct mx_dns_answer *a = mx_dns_get(dns, qname, MX_DNS_TXT);
-	unsigned i;
-
-	if (a == NULL || a->status == MX_DNS_PENDING) {
-		if (mx_dns_submit(dns, qname, MX_DNS_TXT) == -EINVAL)
-			return 0;
-		return -EAGAIN;
-	}
-	switch (a->status) {
-	case MX_DNS_OK:
-		for (i = 0; i < a->n_rr && i < max; i++)
-			recs[i] = (struct mx_str){ a->rr[i].len, (const char *)a->rr[i].data };
-		return (int)i;
-	case MX_DNS_NODATA:
-	case MX_DNS_NXDOMAIN:
-		return 0;
-	default:
-		return -EIO;
-	}
-}
-
-/* Local data from an empty zone file: every name outside the cache is
- * NXDOMAIN. The file is read by mx_dns_create and removed at once. */
-static struct mx_dns *
-fz_dns_create(void)
-{
-	struct mx_dns_conf conf = { .timeout_ms = 2000 };
-	struct mx_dns *dns = NULL;
-	char zone[64];
-	int fd, rc;
-
-	snprintf(zone, sizeof(zone), "/tmp/mx_dmarc_fuzz_XXXXXX");
-	fd = mkstemp(zone);
-	if (fd < 0)
-		abort();
-	if (write(fd, "; empty\n", 8) != 8)
-		abort();
-	close(fd);
-	conf.zone_file = zone;
-	rc = mx_dns_create(&conf, &dns, stderr);
-	unlink(zone);
-	if (rc != 0)
-		abort();
-	return dns;
-}
-
 static const struct fz_state *
 fz_state(void)
 {
 	static struct fz_state st;
-	struct mx_dmarc_conf conf = { .txt = fz_txt };
+	struct mx_dmarc_conf conf = { .txt = mx_auth_dns_txt };
 
 	if (st.dns != NULL)
 		return &st;
-	st.dns = fz_dns_create();
+	st.dns = mx_dns_fuzz_resolver(2000);
 	conf.txt_ctx = st.dns;
 	if (mx_dmarc_create(&conf, &st.dmarc) != 0)
 		abort();
 	return &st;
-}
-
-/* The record text as TXT rdata: character-strings of chunk octets. */
-static size_t
-fz_text_rdata(const uint8_t *p, size_t len, size_t chunk, uint8_t *out)
-{
-	size_t o = 0, i = 0;
-
-	do {
-		size_t n = MX_MIN(chunk, len - i);
-
-		out[o++] = (uint8_t)n;
-		memcpy(out + o, p + i, n);
-		o += n;
-		i += n;
-	} while (i < len);
-	return o;
-}
-
-/* Reads the answers of the input into the cache; arena holds the rdata
- * built from text, at most 2 * size + 16 octets in all. */
-static void
-fz_fill(struct mx_dns *dns, const uint8_t *p, size_t size, uint8_t *arena)
-{
-	size_t i = 0, used = 0;
-
-	while (i + 3 <= size) {
-		const uint8_t *rd[MX_DNS_MAX_RR + 1];
-		size_t len[MX_DNS_MAX_RR + 1];
-		const char *name = fz_names[p[i] % FZ_N_NAMES];
-		unsigned mode = p[i + 1];
-		size_t n = p[i + 2] % (MX_DNS_MAX_RR + 2), k = 0;
-		size_t chunk = MX_MIN(((mode >> 3) + 1) * 8u, 255u);
-
-		i += 3;
-		for (; k < n && i + 2 <= size; k++) {
-			size_t l = (size_t)p[i] << 8 | p[i + 1];
-
-			i += 2;
-			l = MX_MIN(l, size - i);
-			if ((mode & 4) != 0) {
-				rd[k] = p + i;
-				len[k] = l;
-			} else {
-				l = MX_MIN(l, (size_t)FZ_TEXT_MAX);
-				rd[k] = arena + used;
-				len[k] = fz_text_rdata(p + i, l, chunk, arena + used);
-				used += len[k];
-			}
-			i += l;
-		}
-		(void)mx_dns_cache_put(dns, name, MX_DNS_TXT, fz_rcodes[mode & 3],
-				rd, len, k, 300);
-	}
 }
 
 static bool
@@ -297,7 +190,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (arena == NULL)
 		return 0;
 	mx_dns_cache_clear(st->dns);
-	fz_fill(st->dns, data + 2, size - 2, arena);
+	mx_dns_fuzz_fill_txt(st->dns, data + 2, size - 2, fz_names, FZ_N_NAMES, arena);
 	for (int round = 0; rc == -EAGAIN && round < FZ_ROUNDS; round++) {
 		rc = mx_dmarc_eval(st->dmarc, &in, &out);
 		if (rc == -EAGAIN)
