@@ -504,39 +504,6 @@ set_word(const struct conf_word *w, size_t n, const char *what, int *out,
 }
 
 static int
-set_transport(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
-		struct mx_conf_ctx *x)
-{
-	/* dpdk is accepted here; the engine says if it was not built in. */
-	static const struct conf_word words[] = {
-		{ "kernel", MX_TRANSPORT_KERNEL },
-		{ "dpdk", MX_TRANSPORT_DPDK },
-	};
-	int val;
-	int rc = set_word(words, MX_ARRAY_SIZE(words), "unknown transport", &val, k, v, len, x);
-
-	if (rc == 0)
-		c->transport = (enum mx_transport)val;
-	return rc;
-}
-
-static int
-set_bare_lf(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
-		struct mx_conf_ctx *x)
-{
-	static const struct conf_word words[] = {
-		{ "reject", MX_BARE_LF_REJECT },
-		{ "normalize", MX_BARE_LF_NORMALIZE },
-	};
-	int val;
-	int rc = set_word(words, MX_ARRAY_SIZE(words), "bad value", &val, k, v, len, x);
-
-	if (rc == 0)
-		c->bare_lf = (enum mx_bare_lf)val;
-	return rc;
-}
-
-static int
 set_level(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
 		struct mx_conf_ctx *x)
 {
@@ -845,76 +812,6 @@ add_tls_path(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size
 }
 
 static int
-set_tls_mode(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
-		struct mx_conf_ctx *x)
-{
-	static const struct conf_word words[] = {
-		{ "best-effort", MX_TLS_MODE_BEST_EFFORT },
-		{ "mandatory", MX_TLS_MODE_MANDATORY },
-	};
-	int val;
-	int rc = set_word(words, MX_ARRAY_SIZE(words), "bad value", &val, k, v, len, x);
-
-	if (rc == 0)
-		c->tls_mode = (enum mx_tls_mode)val;
-	return rc;
-}
-
-static int
-set_tls_version(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
-		struct mx_conf_ctx *x)
-{
-	/* 1.3 needs the OpenSSL backend: mbedTLS 2.28 has no TLS 1.3
-	 * (README "TLS"; checked with tls.backend below). */
-	static const struct conf_word words[] = {
-		{ "1.0", 0 },
-		{ "1.1", 1 },
-		{ "1.2", 2 },
-		{ "1.3", 3 },
-	};
-	int val;
-	int rc = set_word(words, MX_ARRAY_SIZE(words), "bad version", &val, k, v, len, x);
-
-	if (rc == 0)
-		c->tls_min_version = val;
-	return rc;
-}
-
-static int
-set_tls_backend(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
-		struct mx_conf_ctx *x)
-{
-	static const struct conf_word words[] = {
-		{ "mbedtls", 0 },
-		{ "openssl", 1 },
-	};
-	int val;
-	int rc = set_word(words, MX_ARRAY_SIZE(words), "unknown TLS backend", &val, k, v,
-			len, x);
-
-	if (rc == 0)
-		c->tls_backend = (unsigned)val;
-	return rc;
-}
-
-static int
-set_relay_tls(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
-		struct mx_conf_ctx *x)
-{
-	static const struct conf_word words[] = {
-		{ "off", MX_RELAY_TLS_OFF },
-		{ "opportunistic", MX_RELAY_TLS_OPPORTUNISTIC },
-		{ "verify", MX_RELAY_TLS_VERIFY },
-	};
-	int val;
-	int rc = set_word(words, MX_ARRAY_SIZE(words), "bad value", &val, k, v, len, x);
-
-	if (rc == 0)
-		c->relay_tls = (enum mx_relay_tls)val;
-	return rc;
-}
-
-static int
 set_string(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
 		struct mx_conf_ctx *x)
 {
@@ -1000,37 +897,103 @@ set_ipv4(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t l
 	return 0;
 }
 
-/* auth.*: the words of each key, by the field they set. */
+/* Every key whose value is one word of a fixed list, by the field it
+ * sets (an int-sized enum or integer at the key's offset): its words, the
+ * value each stands for (the first is the default, and what a value
+ * outside the list reads back as) and how the error names a wrong one. */
+struct conf_words {
+	size_t off;
+	const char *what;
+	const struct conf_word *w;
+	size_t n;
+};
+
+_Static_assert(sizeof(enum mx_transport) == sizeof(int), "int-sized word field");
+_Static_assert(sizeof(enum mx_bare_lf) == sizeof(int), "int-sized word field");
+_Static_assert(sizeof(enum mx_tls_mode) == sizeof(int), "int-sized word field");
+_Static_assert(sizeof(enum mx_relay_tls) == sizeof(int), "int-sized word field");
+
+/* dpdk is accepted here; the engine says if it was not built in. */
+static const struct conf_word w_transport[] = {
+	{ "kernel", MX_TRANSPORT_KERNEL },
+	{ "dpdk", MX_TRANSPORT_DPDK },
+};
+static const struct conf_word w_bare_lf[] = {
+	{ "reject", MX_BARE_LF_REJECT },
+	{ "normalize", MX_BARE_LF_NORMALIZE },
+};
+static const struct conf_word w_tls_mode[] = {
+	{ "best-effort", MX_TLS_MODE_BEST_EFFORT },
+	{ "mandatory", MX_TLS_MODE_MANDATORY },
+};
+/* 1.3 needs the OpenSSL backend: mbedTLS 2.28 has no TLS 1.3 (README
+ * "TLS"; checked with tls.backend in the load checks). */
+static const struct conf_word w_tls_version[] = {
+	{ "1.0", 0 },
+	{ "1.1", 1 },
+	{ "1.2", 2 },
+	{ "1.3", 3 },
+};
+static const struct conf_word w_tls_backend[] = {
+	{ "mbedtls", 0 },
+	{ "openssl", 1 },
+};
+static const struct conf_word w_relay_tls[] = {
+	{ "off", MX_RELAY_TLS_OFF },
+	{ "opportunistic", MX_RELAY_TLS_OPPORTUNISTIC },
+	{ "verify", MX_RELAY_TLS_VERIFY },
+};
+static const struct conf_word w_auth_mode[] = {
+	{ "off", MX_CONF_AUTH_OFF },
+	{ "record", MX_CONF_AUTH_RECORD },
+	{ "enforce", MX_CONF_AUTH_ENFORCE },
+};
+static const struct conf_word w_auth_temperror[] = { { "accept", 0 }, { "tempfail", 1 } };
+static const struct conf_word w_auth_verifier[] = { { "thread", 0 }, { "worker", 1 } };
+
+#define CONF_WORDS(f, what, w) { OFF(f), what, w, MX_ARRAY_SIZE(w) }
+static const struct conf_words conf_words[] = {
+	CONF_WORDS(transport, "unknown transport", w_transport),
+	CONF_WORDS(bare_lf, "bad value", w_bare_lf),
+	CONF_WORDS(tls_mode, "bad value", w_tls_mode),
+	CONF_WORDS(tls_min_version, "bad version", w_tls_version),
+	CONF_WORDS(tls_backend, "unknown TLS backend", w_tls_backend),
+	CONF_WORDS(relay_tls, "bad value", w_relay_tls),
+	CONF_WORDS(auth_spf, "bad value", w_auth_mode),
+	CONF_WORDS(auth_dmarc, "bad value", w_auth_mode),
+	CONF_WORDS(auth_temperror, "bad value", w_auth_temperror),
+	CONF_WORDS(auth_verifier, "bad value", w_auth_verifier),
+};
+
+static const struct conf_words *
+words_of(const struct mx_conf_key *k)
+{
+	for (size_t i = 0; i < MX_ARRAY_SIZE(conf_words); i++)
+		if (conf_words[i].off == k->off)
+			return &conf_words[i];
+	MX_PANIC("key %s.%s has no word list", k->section, k->name);
+}
+
 static int
-set_auth_word(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
+set_key_word(struct mx_conf *c, const struct mx_conf_key *k, const char *v, size_t len,
 		struct mx_conf_ctx *x)
 {
-	static const struct conf_word modes[] = {
-		{ "off", MX_CONF_AUTH_OFF },
-		{ "record", MX_CONF_AUTH_RECORD },
-		{ "enforce", MX_CONF_AUTH_ENFORCE },
-	};
-	static const struct conf_word temperror[] = { { "accept", 0 }, { "tempfail", 1 } };
-	static const struct conf_word verifier[] = { { "thread", 0 }, { "worker", 1 } };
-	int *f = (int *)(void *)((char *)c + k->off);
+	const struct conf_words *cw = words_of(k);
 
-	if (k->off == OFF(auth_temperror))
-		return set_word(temperror, MX_ARRAY_SIZE(temperror), "bad value", f, k, v, len, x);
-	if (k->off == OFF(auth_verifier))
-		return set_word(verifier, MX_ARRAY_SIZE(verifier), "bad value", f, k, v, len, x);
-	return set_word(modes, MX_ARRAY_SIZE(modes), "bad value", f, k, v, len, x);
+	return set_word(cw->w, cw->n, cw->what, (int *)(void *)((char *)c + k->off), k, v,
+			len, x);
 }
 
 const char *
-mx_conf_auth_word(const struct mx_conf *c, const struct mx_conf_key *k)
+mx_conf_word(const struct mx_conf *c, const struct mx_conf_key *k)
 {
+	const struct conf_words *cw = words_of(k);
 	int v = *(const int *)(const void *)((const char *)c + k->off);
 
-	if (k->off == OFF(auth_temperror))
-		return v == 1 ? "tempfail" : "accept";
-	if (k->off == OFF(auth_verifier))
-		return v == 1 ? "worker" : "thread";
-	return v == MX_CONF_AUTH_ENFORCE ? "enforce" : v == MX_CONF_AUTH_RECORD ? "record" : "off";
+	for (size_t i = 0; i < cw->n; i++)
+		if (cw->w[i].value == v)
+			return cw->w[i].word;
+	return cw->w[0].word;
 }
 
 /* ---- one value ---- */
@@ -1048,7 +1011,7 @@ mx_conf_apply(struct mx_conf *c, const struct mx_conf_key *k, const char *v, siz
 	case MX_CONF_K_HELO:
 		return set_host(c, k, v, len, x);
 	case MX_CONF_K_TRANSPORT:
-		return set_transport(c, k, v, len, x);
+		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_LISTEN:
 		return add_listen(c, k, v, len, x);
 	case MX_CONF_K_DOMAINS:
@@ -1061,7 +1024,7 @@ mx_conf_apply(struct mx_conf *c, const struct mx_conf_key *k, const char *v, siz
 	case MX_CONF_K_BOOL:
 		return set_bool(c, k, v, len, x);
 	case MX_CONF_K_BARE_LF:
-		return set_bare_lf(c, k, v, len, x);
+		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_DOWNSTREAM:
 		return set_downstream(c, k, v, len, x);
 	case MX_CONF_K_PATH:
@@ -1080,15 +1043,15 @@ mx_conf_apply(struct mx_conf *c, const struct mx_conf_key *k, const char *v, siz
 	case MX_CONF_K_PATHS:
 		return add_tls_path(c, k, v, len, x);
 	case MX_CONF_K_TLS_MODE:
-		return set_tls_mode(c, k, v, len, x);
+		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_TLS_VERSION:
-		return set_tls_version(c, k, v, len, x);
+		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_TLS_BACKEND:
-		return set_tls_backend(c, k, v, len, x);
+		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_AUTH_WORD:
-		return set_auth_word(c, k, v, len, x);
+		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_RELAY_TLS:
-		return set_relay_tls(c, k, v, len, x);
+		return set_key_word(c, k, v, len, x);
 	}
 	MX_PANIC("key %s.%s has no kind", k->section, k->name);
 }

@@ -765,9 +765,6 @@ put_value(FILE *f, const struct mx_conf *c, const struct mx_conf_key *k)
 	case MX_CONF_K_HELO:
 		put_quoted(f, c->helo_name);
 		break;
-	case MX_CONF_K_TRANSPORT:
-		fputs(c->transport == MX_TRANSPORT_DPDK ? "dpdk" : "kernel", f);
-		break;
 	case MX_CONF_K_LISTEN:
 	case MX_CONF_K_DOMAINS:
 		put_list(f, c, k);
@@ -780,9 +777,6 @@ put_value(FILE *f, const struct mx_conf *c, const struct mx_conf_key *k)
 		break;
 	case MX_CONF_K_BOOL:
 		fputs(*(const bool *)(const void *)((const char *)c + k->off) ? "true" : "false", f);
-		break;
-	case MX_CONF_K_BARE_LF:
-		fputs(c->bare_lf == MX_BARE_LF_NORMALIZE ? "normalize" : "reject", f);
 		break;
 	case MX_CONF_K_DOWNSTREAM:
 		put_quoted(f, c->downstream_host);
@@ -810,21 +804,17 @@ put_value(FILE *f, const struct mx_conf *c, const struct mx_conf_key *k)
 	case MX_CONF_K_PATHS:
 		put_paths(f, (const struct mx_conf_paths *)(const void *)((const char *)c + k->off));
 		break;
-	case MX_CONF_K_TLS_MODE:
-		fputs(c->tls_mode == MX_TLS_MODE_MANDATORY ? "mandatory" : "best-effort", f);
-		break;
 	case MX_CONF_K_TLS_VERSION:
-		fprintf(f, "\"1.%u\"", c->tls_min_version);
+		/* Quoted: a bare 1.0 would read back as a YAML number. */
+		fprintf(f, "\"%s\"", mx_conf_word(c, k));
 		break;
+	case MX_CONF_K_TRANSPORT:
+	case MX_CONF_K_BARE_LF:
+	case MX_CONF_K_TLS_MODE:
 	case MX_CONF_K_TLS_BACKEND:
-		fputs(c->tls_backend == 1 ? "openssl" : "mbedtls", f);
-		break;
 	case MX_CONF_K_AUTH_WORD:
-		fputs(mx_conf_auth_word(c, k), f);
-		break;
 	case MX_CONF_K_RELAY_TLS:
-		fputs(c->relay_tls == MX_RELAY_TLS_VERIFY ? "verify" :
-				c->relay_tls == MX_RELAY_TLS_OPPORTUNISTIC ? "opportunistic" : "off", f);
+		fputs(mx_conf_word(c, k), f);
 		break;
 	}
 }

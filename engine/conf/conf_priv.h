@@ -132,8 +132,9 @@ bool mx_conf_is_number(const struct mx_conf_key *k);
 void mx_conf_list_clear(struct mx_conf *c, const struct mx_conf_key *k);
 uint64_t mx_conf_num_get(const struct mx_conf *c, const struct mx_conf_key *k);
 const char *mx_conf_level_name(int level);
-/* The word an MX_CONF_K_AUTH_WORD key holds. */
-const char *mx_conf_auth_word(const struct mx_conf *c, const struct mx_conf_key *k);
+/* The word a word-valued key holds (transport, bare_lf, tls.mode,
+ * tls.min_version, tls.backend, delivery.tls, auth.*). */
+const char *mx_conf_word(const struct mx_conf *c, const struct mx_conf_key *k);
 /* "expected ..." text of a key (numbers: from the range). */
 void mx_conf_expect(const struct mx_conf_key *k, char *buf, size_t size);
 /* "file:line: section.key: msg (expected ...)" or "--flag: msg ...". */
