@@ -303,15 +303,24 @@ mx_metrics_set_gauge(struct mx_metrics *m, const char *name, const char *help, d
 
 /* ---- rendering ---- */
 
-struct out {
-	char *buf;
-	size_t size;
-	size_t len;     /* what the whole text needs, even past size */
-};
-
-MX_PRINTF(2, 3)
+/* HELP text escaping of the text format: backslash and newline. */
 static void
-put(struct out *o, const char *fmt, ...)
+put_help(struct mx_metrics_buf *o, const char *name, const char *help)
+{
+	mx_metrics_put(o, "# HELP %s ", name);
+	for (; *help != '\0'; help++) {
+		if (*help == '\\')
+			mx_metrics_put(o, "\\\\");
+		else if (*help == '\n')
+			mx_metrics_put(o, "\\n");
+		else
+			mx_metrics_put(o, "%c", *help);
+	}
+	mx_metrics_put(o, "\n");
+}
+
+void
+mx_metrics_put(struct mx_metrics_buf *o, const char *fmt, ...)
 {
 	char *dst = o->len < o->size ? o->buf + o->len : NULL;
 	size_t room = o->len < o->size ? o->size - o->len : 0;
@@ -325,20 +334,22 @@ put(struct out *o, const char *fmt, ...)
 		o->len += (size_t)n;
 }
 
-/* HELP text escaping of the text format: backslash and newline. */
-static void
-put_help(struct out *o, const char *name, const char *help)
+void
+mx_metrics_put_family(struct mx_metrics_buf *o, const char *name, const char *help,
+		const char *type)
 {
-	put(o, "# HELP %s ", name);
-	for (; *help != '\0'; help++) {
-		if (*help == '\\')
-			put(o, "\\\\");
-		else if (*help == '\n')
-			put(o, "\\n");
-		else
-			put(o, "%c", *help);
-	}
-	put(o, "\n");
+	put_help(o, name, help);
+	mx_metrics_put(o, "# TYPE %s %s\n", name, type);
+}
+
+void
+mx_metrics_put_sample(struct mx_metrics_buf *o, const char *name, const char *labels,
+		uint64_t v)
+{
+	if (labels != NULL)
+		mx_metrics_put(o, "%s{%s} %" PRIu64 "\n", name, labels, v);
+	else
+		mx_metrics_put(o, "%s %" PRIu64 "\n", name, v);
 }
 
 static uint64_t
@@ -367,36 +378,31 @@ family_start(enum mx_stat k)
 }
 
 static void
-render_sums(const struct mx_metrics *m, struct out *o)
+render_sums(const struct mx_metrics *m, struct mx_metrics_buf *o)
 {
 	unsigned k;
 
 	for (k = 0; k < MX_STAT__COUNT; k++) {
 		const struct stat_desc *d = &stat_desc[k];
 
-		if (family_start((enum mx_stat)k)) {
-			put_help(o, d->name, d->help);
-			put(o, "# TYPE %s %s\n", d->name, d->type == STAT_GAUGE ? "gauge" : "counter");
-		}
-		if (d->label != NULL)
-			put(o, "%s{%s} %" PRIu64 "\n", d->name, d->label,
-					stat_sum(m, (enum mx_stat)k));
-		else
-			put(o, "%s %" PRIu64 "\n", d->name, stat_sum(m, (enum mx_stat)k));
+		if (family_start((enum mx_stat)k))
+			mx_metrics_put_family(o, d->name, d->help,
+					d->type == STAT_GAUGE ? "gauge" : "counter");
+		mx_metrics_put_sample(o, d->name, d->label, stat_sum(m, (enum mx_stat)k));
 	}
 }
 
 static void
-put_worker_label(struct out *o, const struct mx_metrics *m, unsigned w)
+put_worker_label(struct mx_metrics_buf *o, const struct mx_metrics *m, unsigned w)
 {
 	if (w == m->n_workers)
-		put(o, "worker=\"control\"");
+		mx_metrics_put(o, "worker=\"control\"");
 	else
-		put(o, "worker=\"%u\"", w);
+		mx_metrics_put(o, "worker=\"%u\"", w);
 }
 
 static void
-render_workers(const struct mx_metrics *m, struct out *o)
+render_workers(const struct mx_metrics *m, struct mx_metrics_buf *o)
 {
 	const char *base;
 	unsigned k, w;
@@ -408,57 +414,56 @@ render_workers(const struct mx_metrics *m, struct out *o)
 			continue;
 		base = d->name + strlen("mxedge_");
 		if (family_start((enum mx_stat)k)) {
-			put(o, "# HELP mxedge_worker_%s %s (per worker)\n", base, d->help);
-			put(o, "# TYPE mxedge_worker_%s %s\n", base,
+			mx_metrics_put(o, "# HELP mxedge_worker_%s %s (per worker)\n", base, d->help);
+			mx_metrics_put(o, "# TYPE mxedge_worker_%s %s\n", base,
 					d->type == STAT_GAUGE ? "gauge" : "counter");
 		}
 		for (w = 0; w <= m->n_workers; w++) {
-			put(o, "mxedge_worker_%s{", base);
+			mx_metrics_put(o, "mxedge_worker_%s{", base);
 			put_worker_label(o, m, w);
 			if (d->label != NULL)
-				put(o, ",%s", d->label);
-			put(o, "} %" PRIu64 "\n", load(&m->stats[w].v[k]));
+				mx_metrics_put(o, ",%s", d->label);
+			mx_metrics_put(o, "} %" PRIu64 "\n", load(&m->stats[w].v[k]));
 		}
 	}
 }
 
 static void
-render_histo(const struct mx_metrics *m, struct out *o, enum mx_histo_id h)
+render_histo(const struct mx_metrics *m, struct mx_metrics_buf *o, enum mx_histo_id h)
 {
 	const char *name = histo_desc[h].name;
 	uint64_t cum = 0, sum_us = 0;
 	unsigned i, w;
 
-	put_help(o, name, histo_desc[h].help);
-	put(o, "# TYPE %s histogram\n", name);
+	mx_metrics_put_family(o, name, histo_desc[h].help, "histogram");
 	for (i = 0; i <= MX_HISTO_BUCKETS; i++) {
 		for (w = 0; w <= m->n_workers; w++)
 			cum += load(&m->stats[w].histo[h].bucket[i]);
-		put(o, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name,
+		mx_metrics_put(o, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name,
 				i < MX_HISTO_BUCKETS ? histo_le_text[i] : "+Inf", cum);
 	}
 	for (w = 0; w <= m->n_workers; w++)
 		sum_us += load(&m->stats[w].histo[h].sum_us);
-	put(o, "%s_sum %" PRIu64 ".%06" PRIu64 "\n", name, sum_us / 1000000, sum_us % 1000000);
+	mx_metrics_put(o, "%s_sum %" PRIu64 ".%06" PRIu64 "\n", name, sum_us / 1000000, sum_us % 1000000);
 	/* _count from the buckets just read, not from the count field: a
 	 * scrape racing a worker must still show _count == the +Inf bucket,
 	 * as the format requires. */
-	put(o, "%s_count %" PRIu64 "\n", name, cum);
+	mx_metrics_put(o, "%s_count %" PRIu64 "\n", name, cum);
 }
 
 static void
-put_double(struct out *o, double v)
+put_double(struct mx_metrics_buf *o, double v)
 {
 	if (isnan(v))
-		put(o, "NaN");
+		mx_metrics_put(o, "NaN");
 	else if (isinf(v))
-		put(o, v > 0 ? "+Inf" : "-Inf");
+		mx_metrics_put(o, v > 0 ? "+Inf" : "-Inf");
 	else
-		put(o, "%.17g", v);
+		mx_metrics_put(o, "%.17g", v);
 }
 
 static void
-render_gauges(struct mx_metrics *m, struct out *o)
+render_gauges(struct mx_metrics *m, struct mx_metrics_buf *o)
 {
 	unsigned i;
 
@@ -466,10 +471,10 @@ render_gauges(struct mx_metrics *m, struct out *o)
 	for (i = 0; i < m->n_gauges; i++) {
 		const struct mx_metrics_gauge *g = &m->gauges[i];
 
-		put_help(o, g->name, g->help);
-		put(o, "# TYPE %s gauge\n%s ", g->name, g->name);
+		mx_metrics_put_family(o, g->name, g->help, "gauge");
+		mx_metrics_put(o, "%s ", g->name);
 		put_double(o, g->v);
-		put(o, "\n");
+		mx_metrics_put(o, "\n");
 	}
 	pthread_mutex_unlock(&m->gauge_lock);
 }
@@ -486,7 +491,7 @@ mx_metrics_add_exporter(struct mx_metrics *m, mx_metrics_export_fn *fn, void *ar
 }
 
 static void
-render_exporters(const struct mx_metrics *m, struct out *o)
+render_exporters(const struct mx_metrics *m, struct mx_metrics_buf *o)
 {
 	unsigned i;
 
@@ -501,19 +506,19 @@ render_exporters(const struct mx_metrics *m, struct out *o)
 size_t
 mx_metrics_render(struct mx_metrics *m, char *buf, size_t size)
 {
-	struct out o = { buf, size, 0 };
+	struct mx_metrics_buf o = { buf, size, 0 };
 	unsigned h;
 
 	if (size > 0)
 		buf[0] = '\0';
-	put(&o, "# HELP mxedge_build_info The running mxedge version.\n"
+	mx_metrics_put(&o, "# HELP mxedge_build_info The running mxedge version.\n"
 			"# TYPE mxedge_build_info gauge\n"
 			"mxedge_build_info{version=\"%s\"} 1\n", MX_VERSION);
 	render_sums(m, &o);
 	render_workers(m, &o);
 	for (h = 0; h < MX_HISTO__COUNT; h++)
 		render_histo(m, &o, (enum mx_histo_id)h);
-	put(&o, "# HELP mxedge_metrics_http_rejected_total Requests to the metrics "
+	mx_metrics_put(&o, "# HELP mxedge_metrics_http_rejected_total Requests to the metrics "
 			"endpoint answered 404 or 405.\n"
 			"# TYPE mxedge_metrics_http_rejected_total counter\n"
 			"mxedge_metrics_http_rejected_total %" PRIu64 "\n",

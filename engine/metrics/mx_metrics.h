@@ -153,4 +153,26 @@ typedef size_t mx_metrics_export_fn(void *arg, char *buf, size_t size);
 /* Control thread, before mx_metrics_serve(). Returns 0 or -ENOSPC. */
 int mx_metrics_add_exporter(struct mx_metrics *m, mx_metrics_export_fn *fn, void *arg);
 
+/* Writing the text format (for the renderer and for exporters): a buffer
+ * filled snprintf style, len growing to what the whole text needs even
+ * past size (buf may be NULL when size is 0). Start it as
+ * { buf, size, 0 } and return len. */
+struct mx_metrics_buf {
+	char *buf;
+	size_t size;
+	size_t len;
+};
+/* Appends printf-formatted text. */
+MX_PRINTF(2, 3)
+void mx_metrics_put(struct mx_metrics_buf *o, const char *fmt, ...);
+/* A family's "# HELP name help" (help escaped as the format wants:
+ * backslash, newline) and "# TYPE name type" lines; type is "counter",
+ * "gauge" or "histogram". */
+void mx_metrics_put_family(struct mx_metrics_buf *o, const char *name, const char *help,
+		const char *type);
+/* A sample row: "name{labels} v", or "name v" when labels is NULL. labels
+ * is the text between the braces, e.g. result="pass" (already escaped). */
+void mx_metrics_put_sample(struct mx_metrics_buf *o, const char *name, const char *labels,
+		uint64_t v);
+
 #endif /* MX_METRICS_H */
