@@ -21,13 +21,13 @@
  * pool, without done().
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mx_auth.h"
+#include "mx_metrics.h"
 #include "mx_stage.h"
 #include "mx_stream.h"
 
@@ -368,47 +368,34 @@ mx_auth_stage_stats(const struct mx_auth_stage *st, struct mx_auth_port_stats *o
 			stats_add(out, &((const struct mx_auth_port *)sp->owner)->pub);
 }
 
-/* Appends to buf at *n, snprintf style (the length needed grows past size). */
-MX_PRINTF(4, 5)
 static void
-put(char *buf, size_t size, size_t *n, const char *fmt, ...)
-{
-	va_list ap;
-	int k;
-
-	va_start(ap, fmt);
-	k = vsnprintf(*n < size ? buf + *n : NULL, *n < size ? size - *n : 0, fmt, ap);
-	va_end(ap);
-	if (k > 0)
-		*n += (size_t)k;
-}
-
-static void
-put_family(char *buf, size_t size, size_t *n, const char *name, const char *help,
+put_family(struct mx_metrics_buf *o, const char *name, const char *help,
 		const uint64_t *by_result)
 {
+	char full[64], label[48];
 	unsigned i;
 
-	put(buf, size, n, "# HELP mxedge_auth_%s_total %s\n# TYPE mxedge_auth_%s_total counter\n",
-			name, help, name);
-	for (i = 0; i <= MX_AUTH_PERMERROR; i++)
-		put(buf, size, n, "mxedge_auth_%s_total{result=\"%s\"} %llu\n", name,
-				mx_auth_result_name((enum mx_auth_result)i),
-				(unsigned long long)by_result[i]);
+	snprintf(full, sizeof(full), "mxedge_auth_%s_total", name);
+	mx_metrics_put_family(o, full, help, "counter");
+	for (i = 0; i <= MX_AUTH_PERMERROR; i++) {
+		snprintf(label, sizeof(label), "result=\"%s\"",
+				mx_auth_result_name((enum mx_auth_result)i));
+		mx_metrics_put_sample(o, full, label, by_result[i]);
+	}
 }
 
+/* A family's HELP and TYPE come once, with its first sample (help NULL
+ * for the family's further samples). */
 static void
-put_counter(char *buf, size_t size, size_t *n, const char *name, const char *help,
+put_counter(struct mx_metrics_buf *o, const char *name, const char *help,
 		const char *label, uint64_t v)
 {
-	/* A family's HELP and TYPE come once, with its first sample. */
+	char full[64];
+
+	snprintf(full, sizeof(full), "mxedge_%s", name);
 	if (help != NULL)
-		put(buf, size, n, "# HELP mxedge_%s %s\n# TYPE mxedge_%s counter\n",
-				name, help, name);
-	if (label != NULL)
-		put(buf, size, n, "mxedge_%s{%s} %llu\n", name, label, (unsigned long long)v);
-	else
-		put(buf, size, n, "mxedge_%s %llu\n", name, (unsigned long long)v);
+		mx_metrics_put_family(o, full, help, "counter");
+	mx_metrics_put_sample(o, full, label, v);
 }
 
 size_t
@@ -416,38 +403,38 @@ mx_auth_stage_metrics(void *arg, char *buf, size_t size)
 {
 	struct mx_auth_port_stats s;
 	const struct mx_dns_stats *d = &s.dns;
-	size_t n = 0;
+	struct mx_metrics_buf o = { .buf = buf, .size = size, .len = 0 };
 
 	mx_auth_stage_stats(arg, &s);
 	if (size > 0)
 		buf[0] = '\0';
-	put_counter(buf, size, &n, "auth_jobs_total", "Sender-authentication jobs completed.",
+	put_counter(&o, "auth_jobs_total", "Sender-authentication jobs completed.",
 			NULL, s.auth.jobs);
-	put_counter(buf, size, &n, "auth_prefetches_total",
+	put_counter(&o, "auth_prefetches_total",
 			"DNS prefetches (MAIL FROM, end of headers) handed to the verifier.",
 			NULL, s.auth.prefetches);
-	put_counter(buf, size, &n, "auth_deadline_total",
+	put_counter(&o, "auth_deadline_total",
 			"Jobs cut by their deadline (unfinished checks temperror).",
 			NULL, s.auth.timeouts);
-	put_family(buf, size, &n, "spf", "SPF results of the MAIL FROM identity.", s.auth.spf);
-	put_family(buf, size, &n, "dkim", "DKIM results, one per signature (none: unsigned).",
+	put_family(&o, "spf", "SPF results of the MAIL FROM identity.", s.auth.spf);
+	put_family(&o, "dkim", "DKIM results, one per signature (none: unsigned).",
 			s.auth.dkim);
-	put_family(buf, size, &n, "dmarc", "DMARC results.", s.auth.dmarc);
-	put_counter(buf, size, &n, "auth_dns_queries_total", "DNS queries sent by the verifier.",
+	put_family(&o, "dmarc", "DMARC results.", s.auth.dmarc);
+	put_counter(&o, "auth_dns_queries_total", "DNS queries sent by the verifier.",
 			NULL, d->queries);
-	put_counter(buf, size, &n, "auth_dns_cache_hits_total",
+	put_counter(&o, "auth_dns_cache_hits_total",
 			"Verifier DNS names found in its cache.", NULL, d->cache_hits);
-	put_counter(buf, size, &n, "auth_dns_answers_total", "Verifier DNS answers, by status.",
+	put_counter(&o, "auth_dns_answers_total", "Verifier DNS answers, by status.",
 			"status=\"ok\"", d->answers_ok);
-	put_counter(buf, size, &n, "auth_dns_answers_total", NULL, "status=\"nxdomain\"",
+	put_counter(&o, "auth_dns_answers_total", NULL, "status=\"nxdomain\"",
 			d->nxdomain);
-	put_counter(buf, size, &n, "auth_dns_answers_total", NULL, "status=\"nodata\"",
+	put_counter(&o, "auth_dns_answers_total", NULL, "status=\"nodata\"",
 			d->nodata);
-	put_counter(buf, size, &n, "auth_dns_answers_total", NULL, "status=\"servfail\"",
+	put_counter(&o, "auth_dns_answers_total", NULL, "status=\"servfail\"",
 			d->servfail);
-	put_counter(buf, size, &n, "auth_dns_answers_total", NULL, "status=\"timeout\"",
+	put_counter(&o, "auth_dns_answers_total", NULL, "status=\"timeout\"",
 			d->timeouts);
-	put_counter(buf, size, &n, "auth_dns_evictions_total",
+	put_counter(&o, "auth_dns_evictions_total",
 			"Verifier DNS cache entries evicted to stay within bounds.", NULL, d->evictions);
-	return n;
+	return o.len;
 }
