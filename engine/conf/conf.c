@@ -219,9 +219,11 @@ mx_conf_new(struct mx_conf **out)
 		return -ENOMEM;
 	c = &p->pub;
 	atomic_init(&c->refs, 1);
-	/* server: the kernel transport runs everywhere; one worker suits a
-	 * laptop demo (production runs one per NIC queue). */
-	c->transport = MX_TRANSPORT_KERNEL;
+	/* server: mxedge is a kernel-bypass engine, so DPDK is the default
+	 * (issue 3); the kernel transport is one flag away for machines
+	 * without a DPDK port. One worker suits a demo (production runs one
+	 * per NIC queue). */
+	c->transport = MX_TRANSPORT_DPDK;
 	c->workers = 1;
 	/* smtp */
 	c->max_command_line = 512;              /* RFC 5321 4.5.3.1.4 */

@@ -399,6 +399,7 @@ test_defaults(void **state)
 
 	(void)state;
 	assert_int_equal(mx_conf_new(&c), 0);
+	assert_int_equal(c->transport, MX_TRANSPORT_DPDK); /* issue 3 */
 	assert_int_equal(c->max_command_line, 512);
 	assert_int_equal(c->max_text_line, 1000);
 	assert_int_equal(c->max_recipients, 100);

@@ -611,6 +611,7 @@ relay_tls_setup(struct runtime *rt)
 	tc.ca_file = c->relay_tls_ca_file;
 	tc.cert_file = c->relay_tls_cert;
 	tc.key_file = c->relay_tls_key;
+	tc.backend = (enum mx_tls_backend)c->tls_backend;
 	if (c->relay_tls == MX_RELAY_TLS_OPPORTUNISTIC) {
 		/* Any TLS beats the plaintext the alternative is. */
 		tc.verify = MX_TLS_VERIFY_NONE;
@@ -763,6 +764,14 @@ dpdk_setup(const struct mx_conf *c, unsigned n_workers)
 	struct mx_dpdk_conf dc;
 	int rc;
 
+	/* dpdk is the default transport: without a port to drive, say so
+	 * before rte_eal_init, naming both ways out. */
+	if (c->dpdk_eal == NULL || c->dpdk_eal[0] == '\0') {
+		fprintf(stderr, "mxedge: the dpdk transport (the default) needs EAL arguments: "
+				"--eal \"-l 0 -a PCI_ADDRESS\" or dpdk.eal (README \"On DPDK\"), "
+				"or run with --transport kernel\n");
+		return -EINVAL;
+	}
 	if (c->n_dpdk_addr == 0) {
 		fprintf(stderr, "mxedge: transport dpdk needs dpdk.address (--address "
 				"IPv4/PREFIX such as 198.18.0.2/24)\n");

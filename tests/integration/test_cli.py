@@ -136,6 +136,25 @@ def test_check_config_missing_file(mxedge_bin, tmp_path):
     assert str(tmp_path / "absent.yaml") in r.stderr.decode()
 
 
+def test_default_transport_is_dpdk_and_needs_eal(mxedge_bin, tmp_path):
+    """DPDK is the default transport (issue 3); without EAL arguments
+    'run' refuses at once and names both ways out."""
+    r = proc.run_cli(mxedge_bin, ["check-config", "--hostname", "mx.test",
+                                  "--listen", "127.0.0.1:2525",
+                                  "--local-domain", "example.org",
+                                  "--spool", str(tmp_path)])
+    assert r.returncode == 0, r.stderr.decode()
+    assert re.search(r"^\s+transport:\s+dpdk\s*$", r.stdout.decode(), re.M)
+    r = proc.run_cli(mxedge_bin, ["run", "--hostname", "mx.test",
+                                  "--listen", "198.18.0.2:25",
+                                  "--address", "198.18.0.2/24",
+                                  "--local-domain", "example.org",
+                                  "--spool", str(tmp_path)])
+    assert r.returncode != 0
+    err = r.stderr.decode()
+    assert "--eal" in err and "--transport kernel" in err, err
+
+
 def test_run_rejects_bad_flag(mxedge_bin, tmp_path):
     r = proc.run_cli(mxedge_bin, ["run", "--transport", "kernel",
                                   "--listen", "127.0.0.1:2525",
