@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tls_bench.c: TLS handshakes per second on one core (issue 4).
+ * tls_bench.c: TLS handshakes per second on one core (issues 4 and 8).
  *
  *   tls_bench [N] [--backend mbedtls|openssl|both]
  *                      default N: 400 handshakes per row; default both
  *
- * Suite TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256, TLS 1.2, an ECDSA P-256
- * certificate made at start with the openssl command (exit 77 without it).
- * Rows:
+ * Suite TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256 (TLS 1.2) or
+ * TLS_AES_128_GCM_SHA256 (TLS 1.3, OpenSSL only: mbedTLS 2.28 has none),
+ * an ECDSA P-256 certificate made at start with the openssl command (exit
+ * 77 without it), each library's default key exchange group. Rows:
  *
  * - mbedtls-ceiling full/resumed: an mbedTLS server and client in this
  *   thread over memory buffers (no sockets, no event loop), contexts reset
@@ -22,7 +23,15 @@
  *   clock (client and server run on two cores at once); srv_hs/s divides
  *   by the server thread's CPU time (TLS, TCP accept and close, polling).
  *   Resumed rows resume the first session with its ticket. One pair of
- *   rows per crypto/tls backend (issue 8): mxedge-mbedtls, mxedge-openssl.
+ *   rows per crypto/tls backend and version (issue 8): mxedge-mbedtls
+ *   TLS 1.2 against an mbedTLS client, mxedge-openssl TLS 1.2 and 1.3
+ *   against an OpenSSL client, so neither server is capped by a slower
+ *   client library.
+ * - openssl-ceiling TLS 1.2 / 1.3 full/resumed: as mbedtls-ceiling, an
+ *   OpenSSL server and client in this thread over a BIO pair.
+ *
+ * Each mxedge row ends with the ceiling of its library, version and kind
+ * (the ceiling row's srv_hs/s), measured the same way in this run.
  *
  * A benchmark, not a test: it asserts nothing about speed; it fails only
  * when a handshake fails or the counts do not add up.
@@ -49,6 +58,8 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "mx_base.h"
 #include "mx_stream.h"
@@ -225,15 +236,19 @@ ceil_one(struct ceil *c, const mbedtls_ssl_session *resume, double *srv_s)
 	return crc != 0 || src != 0 ? -1 : 0;
 }
 
-static void
-row(const char *name, unsigned n, double wall_s, double srv_s)
+/* A row; ceil > 0: the library's own ceiling for the same kind. */
+static double
+row(const char *name, unsigned n, double wall_s, double srv_s, double ceil)
 {
-	printf("%-22s %6u %10.1f %10.1f\n", name, n, (double)n / wall_s,
-			(double)n / srv_s);
+	printf("%-30s %6u %10.1f %10.1f", name, n, (double)n / wall_s, (double)n / srv_s);
+	if (ceil > 0)
+		printf(" %10.1f", ceil);
+	printf("\n");
+	return (double)n / srv_s;
 }
 
 static int
-ceil_run(const char *crt, const char *key, unsigned n)
+ceil_run(const char *crt, const char *key, unsigned n, double *full, double *res)
 {
 	struct ceil *c = malloc(sizeof(*c));
 	mbedtls_ssl_session sess;
@@ -255,7 +270,8 @@ ceil_run(const char *crt, const char *key, unsigned n)
 	for (i = 0; i < n; i++)
 		if ((rc = ceil_one(c, NULL, &srv_s)) != 0)
 			goto out;
-	row("mbedtls-ceiling full", n, now_s(CLOCK_THREAD_CPUTIME_ID) - t0, srv_s);
+	*full = row("mbedtls-ceiling TLSv1.2 full", n, now_s(CLOCK_THREAD_CPUTIME_ID) - t0,
+			srv_s, 0);
 	full_bytes = c->s2c.total;
 	c->s2c.total = 0;
 	srv_s = 0;
@@ -270,7 +286,8 @@ ceil_run(const char *crt, const char *key, unsigned n)
 		rc = -1;
 		goto out;
 	}
-	row("mbedtls-ceiling resumed", n, now_s(CLOCK_THREAD_CPUTIME_ID) - t0, srv_s);
+	*res = row("mbedtls-ceiling TLSv1.2 resumed", n, now_s(CLOCK_THREAD_CPUTIME_ID) - t0,
+			srv_s, 0);
 	rc = 0;
 out:
 	if (rc != 0)
@@ -278,6 +295,139 @@ out:
 	mbedtls_ssl_session_free(&sess);
 	ceil_free(c);
 	free(c);
+	return rc;
+}
+
+/* ---- OpenSSL's ceiling: server and client over a BIO pair ------------- */
+
+/* Both ends of one version: the bench suite, tickets only (no cache). */
+static SSL_CTX *
+octx(bool server, int ver, const char *crt, const char *key)
+{
+	SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+
+	if (c == NULL)
+		return NULL;
+	if (SSL_CTX_set_min_proto_version(c, ver) != 1 ||
+			SSL_CTX_set_max_proto_version(c, ver) != 1 ||
+			SSL_CTX_set_cipher_list(c, "ECDHE-ECDSA-AES128-GCM-SHA256") != 1 ||
+			SSL_CTX_set_ciphersuites(c, "TLS_AES_128_GCM_SHA256") != 1 ||
+			(server && (SSL_CTX_use_certificate_chain_file(c, crt) != 1 ||
+				    SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1))) {
+		SSL_CTX_free(c);
+		return NULL;
+	}
+	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+	return c;
+}
+
+/* One handshake stepped in turn on both sides; the server's own time is
+ * added to *srv_s. save: the client's session (TLS 1.3 tickets come
+ * after the handshake, so the client reads once). Returns 0 or -1. */
+static int
+oceil_one(SSL_CTX *sc, SSL_CTX *cc, SSL_SESSION *resume, SSL_SESSION **save,
+		double *srv_s, bool *reused)
+{
+	SSL *s = SSL_new(sc), *c = SSL_new(cc);
+	BIO *bs = NULL, *bc = NULL;
+	int crc = 0, src = 0, rc = -1;
+	uint8_t b;
+	double t0;
+	unsigned i;
+
+	if (s == NULL || c == NULL || BIO_new_bio_pair(&bs, 0, &bc, 0) != 1)
+		goto out;
+	SSL_set_bio(s, bs, bs);
+	SSL_set_bio(c, bc, bc);
+	SSL_set_accept_state(s);
+	SSL_set_connect_state(c);
+	if (resume != NULL && SSL_set_session(c, resume) != 1)
+		goto out;
+	for (i = 0; i < STEP_MAX && (crc != 1 || src != 1); i++) {
+		if (crc != 1) {
+			crc = SSL_do_handshake(c);
+			if (crc != 1 && SSL_get_error(c, crc) != SSL_ERROR_WANT_READ)
+				goto out;
+		}
+		if (src != 1) {
+			t0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+			src = SSL_do_handshake(s);
+			*srv_s += now_s(CLOCK_THREAD_CPUTIME_ID) - t0;
+			if (src != 1 && SSL_get_error(s, src) != SSL_ERROR_WANT_READ)
+				goto out;
+		}
+	}
+	if (crc != 1 || src != 1)
+		goto out;
+	(void)SSL_read(c, &b, 1);
+	*reused = SSL_session_reused(s) != 0;
+	/* Ended cleanly, as a close_notify would: OpenSSL keeps a session
+	 * resumable only then. */
+	SSL_set_shutdown(c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_set_shutdown(s, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	if (save != NULL && (*save = SSL_get1_session(c)) == NULL)
+		goto out;
+	rc = 0;
+out:
+	ERR_clear_error();
+	SSL_free(s);
+	SSL_free(c);
+	return rc;
+}
+
+static int
+oceil_rows(SSL_CTX *sc, SSL_CTX *cc, unsigned n, const char *vname, double *full,
+		double *res)
+{
+	SSL_SESSION *sess = NULL;
+	double t0, srv_s = 0;
+	char name[48];
+	bool reused;
+	unsigned i, nres = 0;
+	int rc = -1;
+
+	if (oceil_one(sc, cc, NULL, &sess, &srv_s, &reused) != 0)
+		return -1;
+	srv_s = 0;
+	t0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+	for (i = 0; i < n; i++)
+		if (oceil_one(sc, cc, NULL, NULL, &srv_s, &reused) != 0 || reused)
+			goto out;
+	snprintf(name, sizeof(name), "openssl-ceiling %s full", vname);
+	*full = row(name, n, now_s(CLOCK_THREAD_CPUTIME_ID) - t0, srv_s, 0);
+	srv_s = 0;
+	t0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+	for (i = 0; i < n; i++) {
+		if (oceil_one(sc, cc, sess, NULL, &srv_s, &reused) != 0)
+			goto out;
+		nres += reused;
+	}
+	if (nres != n) {
+		fprintf(stderr, "openssl ceiling: %u of %u resumed\n", nres, n);
+		goto out;
+	}
+	snprintf(name, sizeof(name), "openssl-ceiling %s resumed", vname);
+	*res = row(name, n, now_s(CLOCK_THREAD_CPUTIME_ID) - t0, srv_s, 0);
+	rc = 0;
+out:
+	SSL_SESSION_free(sess);
+	return rc;
+}
+
+static int
+oceil_run(const char *crt, const char *key, unsigned n, int ver, double *full,
+		double *res)
+{
+	SSL_CTX *sc = octx(true, ver, crt, key), *cc = octx(false, ver, crt, key);
+	int rc = -1;
+
+	if (sc != NULL && cc != NULL)
+		rc = oceil_rows(sc, cc, n, ver == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2",
+				full, res);
+	if (rc != 0)
+		fprintf(stderr, "openssl ceiling failed\n");
+	SSL_CTX_free(sc);
+	SSL_CTX_free(cc);
 	return rc;
 }
 
@@ -357,6 +507,7 @@ srv_accept(struct mx_listener *l, struct mx_stream *raw, void *arg)
 struct cli {
 	uint16_t port;
 	unsigned n;
+	int ossl_ver;                /* an OpenSSL client of this version; 0: mbedTLS */
 	bool resume;
 	unsigned ok;
 	int rc;
@@ -398,6 +549,86 @@ cli_one(struct cli *c, mbedtls_ssl_config *cf, mbedtls_ssl_session *sess,
 	return rc;
 }
 
+/* ---- the OpenSSL client ------------------------------------------------ */
+
+static int
+ocli_connect(uint16_t port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons(port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return -1;
+	}
+	/* As for the mbedTLS client: no Nagle wait inside the handshake. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* One connection; save: keep the session, reading until the server's
+ * close so that TLS 1.3 tickets (sent after the handshake) arrive. */
+static int
+ocli_one(struct cli *c, SSL_CTX *cc, SSL_SESSION **sess, bool save)
+{
+	int fd = ocli_connect(c->port), rc = -1;
+	SSL *ssl = fd >= 0 ? SSL_new(cc) : NULL;
+	uint8_t b[256];
+	unsigned i;
+
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+		goto out;
+	if (!save && *sess != NULL && SSL_set_session(ssl, *sess) != 1)
+		goto out;
+	if (SSL_connect(ssl) != 1)
+		goto out;
+	(void)SSL_shutdown(ssl);
+	if (save) {
+		for (i = 0; i < 64 && SSL_read(ssl, b, sizeof(b)) > 0; i++)
+			;
+		*sess = SSL_get1_session(ssl);
+		if (*sess == NULL)
+			goto out;
+	}
+	rc = 0;
+out:
+	ERR_clear_error();
+	SSL_free(ssl);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static void
+ocli_main(struct cli *c)
+{
+	SSL_CTX *cc = octx(false, c->ossl_ver, NULL, NULL);
+	SSL_SESSION *sess = NULL;
+	double t0;
+	unsigned i;
+
+	c->rc = cc != NULL ? ocli_one(c, cc, &sess, true) : -1;
+	t0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+	if (!c->resume) {
+		SSL_SESSION_free(sess);
+		sess = NULL;
+	}
+	for (i = 0; c->rc == 0 && i < c->n; i++) {
+		c->rc = ocli_one(c, cc, &sess, false);
+		if (c->rc == 0)
+			c->ok++;
+	}
+	c->cpu_s = now_s(CLOCK_THREAD_CPUTIME_ID) - t0;
+	SSL_SESSION_free(sess);
+	SSL_CTX_free(cc);
+}
+
 /* The first connection is a warm-up that also gives the session to
  * resume; c->n more are counted. */
 static void *
@@ -411,6 +642,10 @@ cli_main(void *arg)
 	double t0 = 0;
 	unsigned i;
 
+	if (c->ossl_ver != 0) {
+		ocli_main(c);
+		return NULL;
+	}
 	mbedtls_entropy_init(&ent);
 	mbedtls_ctr_drbg_init(&drbg);
 	mbedtls_ssl_config_init(&cf);
@@ -468,9 +703,10 @@ srv_start(struct srv *s, struct mx_tls_ctx *ctx, uint16_t *port)
  * in time. The server's CPU time is measured from the client's second
  * connection on (the first is the warm-up) to the end. */
 static int
-edge_run(struct mx_tls_ctx *ctx, unsigned n, bool resume, const char *be)
+edge_run(struct mx_tls_ctx *ctx, unsigned n, bool resume, const char *be, int ossl_ver,
+		double ceil)
 {
-	char name[40];
+	char name[48];
 	struct mx_tls_stats *st = mx_tls_ctx_stats(ctx);
 	uint64_t hs0, res0, t_end;
 	struct cli c;
@@ -482,6 +718,7 @@ edge_run(struct mx_tls_ctx *ctx, unsigned n, bool resume, const char *be)
 	if (srv_start(&s, ctx, &c.port) != 0)
 		return -1;
 	c.n = n;
+	c.ossl_ver = ossl_ver;
 	c.resume = resume;
 	c.ok = 0;
 	c.rc = 0;
@@ -524,15 +761,20 @@ edge_run(struct mx_tls_ctx *ctx, unsigned n, bool resume, const char *be)
 				(unsigned long long)(atomic_load(&st->resumed) - res0), n);
 		return -1;
 	}
-	snprintf(name, sizeof(name), "mxedge-%s %s", be, resume ? "resumed" : "full");
-	row(name, n, w0, c0);
-	printf("%-22s %6s %10s %10.1f  (client thread CPU)\n", "", "", "",
+	snprintf(name, sizeof(name), "mxedge-%s %s %s", be,
+			ossl_ver == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2",
+			resume ? "resumed" : "full");
+	(void)row(name, n, w0, c0, ceil);
+	printf("%-30s %6s %10s %10.1f  (client thread CPU)\n", "", "", "",
 			(double)n / c.cpu_s);
 	return 0;
 }
 
+/* ceil[0], ceil[1]: the library's full and resumed ceilings; ossl_ver: the
+ * OpenSSL client's version, 0 for the mbedTLS client (TLS 1.2). */
 static int
-edge_bench(const char *crt, const char *key, unsigned n, enum mx_tls_backend be)
+edge_bench(const char *crt, const char *key, unsigned n, enum mx_tls_backend be,
+		int ossl_ver, const double *ceil)
 {
 	const char *bname = be == MX_TLS_BACKEND_OPENSSL ? "openssl" : "mbedtls";
 	struct mx_tls_conf cf;
@@ -553,9 +795,9 @@ edge_bench(const char *crt, const char *key, unsigned n, enum mx_tls_backend be)
 		fprintf(stderr, "mx_tls_ctx_create: %s\n", err);
 		return -1;
 	}
-	rc = edge_run(ctx, n, false, bname);
+	rc = edge_run(ctx, n, false, bname, ossl_ver, ceil[0]);
 	if (rc == 0)
-		rc = edge_run(ctx, n, true, bname);
+		rc = edge_run(ctx, n, true, bname, ossl_ver, ceil[1]);
 	mx_tls_ctx_free(ctx);
 	return rc;
 }
@@ -566,6 +808,8 @@ main(int argc, char **argv)
 	char dir[64], crt[128], key[128], cmd[512];
 	unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 400;
 	bool mbed = true, ossl = true;
+	/* [library][0 full, 1 resumed]: mbedTLS 1.2, OpenSSL 1.2, OpenSSL 1.3 */
+	double ceil[3][2] = { { 0 } };
 	int rc;
 
 	if (argc > 3 && strcmp(argv[2], "--backend") == 0) {
@@ -591,14 +835,21 @@ main(int argc, char **argv)
 		"-addext subjectAltName=DNS:mx.test >/dev/null 2>&1", key, crt);
 	rc = system(cmd) == 0 ? 0 : -1;
 	if (rc == 0) {
-		printf("suite TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256, ECDSA P-256, TLS 1.2, one server thread\n");
-		printf("%-22s %6s %10s %10s\n", "row", "n", "hs/s", "srv_hs/s");
-		rc = ceil_run(crt, key, n);
+		printf("suites TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256 (TLS 1.2), "
+				"TLS_AES_128_GCM_SHA256 (TLS 1.3), ECDSA P-256, one server thread\n");
+		printf("%-30s %6s %10s %10s %10s\n", "row", "n", "hs/s", "srv_hs/s", "ceiling");
+		rc = ceil_run(crt, key, n, &ceil[0][0], &ceil[0][1]);
 	}
-	if (rc == 0 && mbed)
-		rc = edge_bench(crt, key, n, MX_TLS_BACKEND_MBEDTLS);
 	if (rc == 0 && ossl)
-		rc = edge_bench(crt, key, n, MX_TLS_BACKEND_OPENSSL);
+		rc = oceil_run(crt, key, n, TLS1_2_VERSION, &ceil[1][0], &ceil[1][1]);
+	if (rc == 0 && ossl)
+		rc = oceil_run(crt, key, n, TLS1_3_VERSION, &ceil[2][0], &ceil[2][1]);
+	if (rc == 0 && mbed)
+		rc = edge_bench(crt, key, n, MX_TLS_BACKEND_MBEDTLS, 0, ceil[0]);
+	if (rc == 0 && ossl)
+		rc = edge_bench(crt, key, n, MX_TLS_BACKEND_OPENSSL, TLS1_2_VERSION, ceil[1]);
+	if (rc == 0 && ossl)
+		rc = edge_bench(crt, key, n, MX_TLS_BACKEND_OPENSSL, TLS1_3_VERSION, ceil[2]);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);

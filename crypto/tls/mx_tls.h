@@ -164,8 +164,9 @@ bool mx_tls_stream_is(const struct mx_stream *st);
  * A struct mx_tls_client holds the trust anchors (a PEM CA bundle), an
  * optional client certificate, the version floor and the verify mode of
  * one downstream; like struct mx_tls_ctx it is made on the control thread
- * and then used by every worker, each with its own random generator and
- * mbedTLS configuration. A client TLS stream wraps a connected raw stream
+ * and then used by every worker, each with its own configuration of the
+ * backend's library (mbedTLS or OpenSSL, mx_tls_client_conf.backend).
+ * A client TLS stream wraps a connected raw stream
  * (after the downstream's 220 to STARTTLS) and starts the handshake at
  * once (the client speaks first). It tells its owner through the stream
  * callbacks: on_connected(st, 0) once the handshake is complete and the
@@ -194,9 +195,13 @@ struct mx_tls_client_conf {
 	enum mx_tls_version min_version;
 	enum mx_tls_verify verify;
 	unsigned workers;             /* loops that will use it (worker ids 0..n-1) */
+	/* The library behind the client (issue 8); a process uses the one
+	 * of its server side (tls.backend). TLS 1.3 with OpenSSL only. */
+	enum mx_tls_backend backend;
 };
 
-/* Defaults: TLS 1.2 minimum, VERIFY_SECURE, one worker, no files. */
+/* Defaults: TLS 1.2 minimum, VERIFY_SECURE, one worker, no files,
+ * mbedTLS. */
 void mx_tls_client_conf_defaults(struct mx_tls_client_conf *c);
 /* Loads the files. Returns 0, -EINVAL (bad conf, unusable file content),
  * -ENOENT (unreadable file), -ENOMEM or -EIO, with the reason in err. */

@@ -107,6 +107,43 @@ tls_conf_check(const struct mx_tls_conf *c, char *err, size_t errsize)
 	return 0;
 }
 
+void
+mx_tls_client_conf_defaults(struct mx_tls_client_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	/* A hop we configure ourselves: no reason to accept less than TLS
+	 * 1.2 (RFC 8996 deprecates 1.0 and 1.1). */
+	c->min_version = MX_TLS_V1_2;
+	c->verify = MX_TLS_VERIFY_SECURE;
+	c->workers = 1;
+	c->backend = MX_TLS_BACKEND_MBEDTLS;
+}
+
+int
+tls_client_conf_check(const struct mx_tls_client_conf *c,
+		enum mx_tls_version max_version, char *err, size_t errsize)
+{
+	if (c->workers == 0 || c->workers > 4096 || c->verify > MX_TLS_VERIFY_SECURE) {
+		tls_err(err, errsize, "tls client: invalid configuration");
+		return -EINVAL;
+	}
+	if (c->min_version > max_version) {
+		tls_err(err, errsize, "tls client: %s is not available with this backend",
+				tls_version_name(c->min_version));
+		return -EINVAL;
+	}
+	if (c->verify != MX_TLS_VERIFY_NONE && c->ca_file == NULL) {
+		tls_err(err, errsize, "tls client: verifying needs a CA file");
+		return -EINVAL;
+	}
+	if ((c->cert_file == NULL) != (c->key_file == NULL)) {
+		tls_err(err, errsize, "tls client: a client certificate needs its key "
+				"and a key its certificate");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* ---- the ctx head and dispatch ------------------------------------------ */
 
 void
@@ -583,4 +620,58 @@ mx_tls_ctx_metrics(struct mx_tls_ctx *ctx, char *buf, size_t size)
 	m_profiles(&o, ctx);
 	pthread_mutex_unlock(&ctx->mlock);
 	return o.len;
+}
+
+/* ---- the client side: dispatch ------------------------------------------- */
+
+int
+mx_tls_client_create(const struct mx_tls_client_conf *conf, struct mx_tls_client **out,
+		char *err, size_t errsize)
+{
+	if (conf == NULL || out == NULL)
+		return -EINVAL;
+	if ((unsigned)conf->backend >= MX_ARRAY_SIZE(tls_backends)) {
+		tls_err(err, errsize, "tls client: unknown backend");
+		return -EINVAL;
+	}
+	return tls_backends[conf->backend]->client_create(conf, out, err, errsize);
+}
+
+void
+mx_tls_client_free(struct mx_tls_client *cl)
+{
+	if (cl != NULL)
+		cl->be->client_free(cl);
+}
+
+int
+mx_tls_client_stream_create(struct mx_tls_client *cl, struct mx_stream *raw,
+		const char *name, const struct mx_stream_cb *cb, void *arg,
+		struct mx_stream **out)
+{
+	if (cl == NULL || raw == NULL || out == NULL)
+		return -EINVAL;
+	return cl->be->client_stream_create(cl, raw, name, cb, arg, out);
+}
+
+bool
+mx_tls_client_stream_is(const struct mx_stream *st)
+{
+	size_t i;
+
+	for (i = 0; i < MX_ARRAY_SIZE(tls_backends); i++)
+		if (tls_backends[i]->client_stream_is(st))
+			return true;
+	return false;
+}
+
+int
+mx_tls_client_stream_info(const struct mx_stream *st, struct mx_tls_client_info *out)
+{
+	size_t i;
+
+	for (i = 0; i < MX_ARRAY_SIZE(tls_backends); i++)
+		if (tls_backends[i]->client_stream_is(st))
+			return tls_backends[i]->client_stream_info(st, out);
+	return -EINVAL;
 }

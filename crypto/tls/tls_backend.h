@@ -46,6 +46,18 @@ struct tls_backend {
 	int (*stream_info)(const struct mx_stream *st, struct mx_tls_info *out);
 	int (*policy_mail)(struct mx_tls_ctx *ctx, struct mx_stream *st,
 			struct mx_str domain, char *reply, size_t size);
+	/* The relay's client side (mx_tls_client_*): picked by
+	 * mx_tls_client_conf.backend, found later through cl->be, and a
+	 * client stream's backend by asking each one as for the server. */
+	int (*client_create)(const struct mx_tls_client_conf *conf,
+			struct mx_tls_client **out, char *err, size_t errsize);
+	void (*client_free)(struct mx_tls_client *cl);
+	int (*client_stream_create)(struct mx_tls_client *cl, struct mx_stream *raw,
+			const char *name, const struct mx_stream_cb *cb, void *arg,
+			struct mx_stream **out);
+	bool (*client_stream_is)(const struct mx_stream *st);
+	int (*client_stream_info)(const struct mx_stream *st,
+			struct mx_tls_client_info *out);
 };
 
 extern const struct tls_backend tls_mbed_backend;
@@ -67,6 +79,12 @@ struct mx_tls_ctx {
 	unsigned n_cert_files;
 };
 
+/* The head every backend's client starts with, as struct mx_tls_ctx is
+ * for the server side. */
+struct mx_tls_client {
+	const struct tls_backend *be;
+};
+
 /* Sets up the head (backend, workers, lock); tls_ctx_fini undoes it. */
 void tls_ctx_init(struct mx_tls_ctx *ctx, const struct tls_backend *be,
 		unsigned workers);
@@ -82,6 +100,10 @@ void tls_err(char *err, size_t errsize, const char *fmt, ...);
 /* The configuration checks both backends share (counts, ranges, file
  * names); the backend adds what it cannot do. */
 int tls_conf_check(const struct mx_tls_conf *c, char *err, size_t errsize);
+/* The client configuration checks both backends share; max_version is
+ * the newest the backend can do. */
+int tls_client_conf_check(const struct mx_tls_client_conf *c,
+		enum mx_tls_version max_version, char *err, size_t errsize);
 
 /* "TLSv1.0" ... "TLSv1.3". */
 const char *tls_version_name(enum mx_tls_version v);

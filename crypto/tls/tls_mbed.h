@@ -135,5 +135,15 @@ void tls_count_failure(struct tls_mbed_ctx *ctx, const mbedtls_ssl_context *ssl,
 int tls_minor(enum mx_tls_version v);
 /* tls_ctx.c: the suite list of a strength, 0-terminated. */
 void tls_suites_fill(int *dst, enum mx_tls_suites s);
+/* tls_mbed_client.c: the relay's client side (tls_backend.h). */
+int tls_mbed_client_create(const struct mx_tls_client_conf *conf,
+		struct mx_tls_client **out, char *err, size_t errsize);
+void tls_mbed_client_free(struct mx_tls_client *cl);
+int tls_mbed_client_stream_create(struct mx_tls_client *cl, struct mx_stream *raw,
+		const char *name, const struct mx_stream_cb *cb, void *arg,
+		struct mx_stream **out);
+bool tls_mbed_client_stream_is(const struct mx_stream *st);
+int tls_mbed_client_stream_info(const struct mx_stream *st,
+		struct mx_tls_client_info *out);
 
 #endif /* MX_TLS_PRIV_H */

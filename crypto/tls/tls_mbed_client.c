@@ -51,7 +51,7 @@
 #include "mx_log.h"
 #include "mx_stream_impl.h"
 #include "mx_timer.h"
-#include "mx_tls.h"
+#include "tls_mbed.h"
 
 #define TLSC_LOG "crypto.tls.client"
 /* Plaintext per direction: SMTP commands and replies, and the message
@@ -64,7 +64,8 @@ struct tlsc_worker {
 	mbedtls_ssl_config conf;
 } MX_CACHE_ALIGNED;
 
-struct mx_tls_client {
+struct tlsc_client {
+	struct mx_tls_client pub;    /* first: the public pointer is this */
 	struct mx_tls_client_conf cf;
 	mbedtls_x509_crt ca;
 	mbedtls_x509_crt crt;
@@ -84,7 +85,7 @@ enum tlsc_state {
 
 struct tlsc_stream {
 	struct mx_stream_base base;  /* first: struct mx_stream * is this */
-	struct mx_tls_client *cl;
+	struct tlsc_client *cl;
 	struct mx_stream *raw;
 	mbedtls_ssl_context ssl;
 	struct mx_timer kick;
@@ -105,31 +106,7 @@ static const struct mx_stream_cb tlsc_raw_cb;
 /* Per-worker DRBG personalisation (the worker id is appended). */
 static const unsigned char tlsc_pers[] = "mxedge tls client";
 
-MX_PRINTF(3, 4)
-static void
-tlsc_err(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errsize == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- configuration ----------------------------------------------------- */
-
-void
-mx_tls_client_conf_defaults(struct mx_tls_client_conf *c)
-{
-	memset(c, 0, sizeof(*c));
-	/* A hop we configure ourselves: no reason to accept less than the
-	 * best version mbedTLS 2.28 has (RFC 8996 deprecates 1.0 and 1.1). */
-	c->min_version = MX_TLS_V1_2;
-	c->verify = MX_TLS_VERIFY_SECURE;
-	c->workers = 1;
-}
 
 static int
 tlsc_minor(enum mx_tls_version v)
@@ -147,26 +124,6 @@ tlsc_minor(enum mx_tls_version v)
 }
 
 static int
-tlsc_conf_check(const struct mx_tls_client_conf *c, char *err, size_t errsize)
-{
-	if (c->workers == 0 || c->workers > 4096 || c->min_version > MX_TLS_V1_2 ||
-			c->verify > MX_TLS_VERIFY_SECURE) {
-		tlsc_err(err, errsize, "tls client: invalid configuration");
-		return -EINVAL;
-	}
-	if (c->verify != MX_TLS_VERIFY_NONE && c->ca_file == NULL) {
-		tlsc_err(err, errsize, "tls client: verifying needs a CA file");
-		return -EINVAL;
-	}
-	if ((c->cert_file == NULL) != (c->key_file == NULL)) {
-		tlsc_err(err, errsize, "tls client: a client certificate needs its key "
-				"and a key its certificate");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int
 tlsc_file_rc(int rc)
 {
 	return rc == MBEDTLS_ERR_X509_FILE_IO_ERROR || rc == MBEDTLS_ERR_PK_FILE_IO_ERROR ?
@@ -174,7 +131,7 @@ tlsc_file_rc(int rc)
 }
 
 static int
-tlsc_load(struct mx_tls_client *cl, char *err, size_t errsize)
+tlsc_load(struct tlsc_client *cl, char *err, size_t errsize)
 {
 	char msg[128];
 	int rc;
@@ -185,7 +142,7 @@ tlsc_load(struct mx_tls_client *cl, char *err, size_t errsize)
 		 * bundle may hold some this build cannot read. */
 		if (rc < 0 || cl->ca.version == 0) {
 			mbedtls_strerror(rc, msg, sizeof(msg));
-			tlsc_err(err, errsize, "%s: %s", cl->cf.ca_file,
+			tls_err(err, errsize, "%s: %s", cl->cf.ca_file,
 					rc < 0 ? msg : "no usable certificate");
 			return rc < 0 ? tlsc_file_rc(rc) : -EINVAL;
 		}
@@ -196,17 +153,17 @@ tlsc_load(struct mx_tls_client *cl, char *err, size_t errsize)
 	rc = mbedtls_x509_crt_parse_file(&cl->crt, cl->cf.cert_file);
 	if (rc != 0) {
 		mbedtls_strerror(rc, msg, sizeof(msg));
-		tlsc_err(err, errsize, "%s: %s", cl->cf.cert_file, msg);
+		tls_err(err, errsize, "%s: %s", cl->cf.cert_file, msg);
 		return tlsc_file_rc(rc);
 	}
 	rc = mbedtls_pk_parse_keyfile(&cl->pk, cl->cf.key_file, NULL);
 	if (rc != 0) {
 		mbedtls_strerror(rc, msg, sizeof(msg));
-		tlsc_err(err, errsize, "%s: %s", cl->cf.key_file, msg);
+		tls_err(err, errsize, "%s: %s", cl->cf.key_file, msg);
 		return tlsc_file_rc(rc);
 	}
 	if (mbedtls_pk_check_pair(&cl->crt.pk, &cl->pk) != 0) {
-		tlsc_err(err, errsize, "%s: key does not match certificate %s",
+		tls_err(err, errsize, "%s: key does not match certificate %s",
 				cl->cf.key_file, cl->cf.cert_file);
 		return -EINVAL;
 	}
@@ -215,7 +172,7 @@ tlsc_load(struct mx_tls_client *cl, char *err, size_t errsize)
 }
 
 static int
-tlsc_worker_setup(struct mx_tls_client *cl, struct tlsc_worker *w, unsigned id)
+tlsc_worker_setup(struct tlsc_client *cl, struct tlsc_worker *w, unsigned id)
 {
 	mbedtls_ssl_config *c = &w->conf;
 	unsigned char seed[sizeof(tlsc_pers) + sizeof(id)];
@@ -248,7 +205,7 @@ tlsc_worker_setup(struct mx_tls_client *cl, struct tlsc_worker *w, unsigned id)
 }
 
 static void
-tlsc_init(struct mx_tls_client *cl, const struct mx_tls_client_conf *conf)
+tlsc_init(struct tlsc_client *cl, const struct mx_tls_client_conf *conf)
 {
 	cl->cf = *conf;
 	mbedtls_x509_crt_init(&cl->ca);
@@ -257,50 +214,8 @@ tlsc_init(struct mx_tls_client *cl, const struct mx_tls_client_conf *conf)
 	mbedtls_entropy_init(&cl->entropy);
 }
 
-int
-mx_tls_client_create(const struct mx_tls_client_conf *conf, struct mx_tls_client **out,
-		char *err, size_t errsize)
-{
-	struct mx_tls_client *cl;
-	unsigned i;
-	int rc;
-
-	if (conf == NULL || out == NULL)
-		return -EINVAL;
-	rc = tlsc_conf_check(conf, err, errsize);
-	if (rc < 0)
-		return rc;
-	cl = calloc(1, sizeof(*cl));
-	if (cl == NULL)
-		return -ENOMEM;
-	tlsc_init(cl, conf);
-	rc = tlsc_load(cl, err, errsize);
-	if (rc < 0)
-		goto fail;
-	rc = -ENOMEM;
-	cl->w = aligned_alloc(64, sizeof(*cl->w) * conf->workers);
-	if (cl->w == NULL)
-		goto fail;
-	memset(cl->w, 0, sizeof(*cl->w) * conf->workers);
-	for (i = 0; i < conf->workers; i++) {
-		mbedtls_ctr_drbg_init(&cl->w[i].drbg);
-		mbedtls_ssl_config_init(&cl->w[i].conf);
-		cl->n_workers = i + 1;
-		rc = tlsc_worker_setup(cl, &cl->w[i], i);
-		if (rc < 0) {
-			tlsc_err(err, errsize, "tls client: worker %u setup failed", i);
-			goto fail;
-		}
-	}
-	*out = cl;
-	return 0;
-fail:
-	mx_tls_client_free(cl);
-	return rc;
-}
-
-void
-mx_tls_client_free(struct mx_tls_client *cl)
+static void
+tlsc_free(struct tlsc_client *cl)
 {
 	unsigned i;
 
@@ -316,6 +231,55 @@ mx_tls_client_free(struct mx_tls_client *cl)
 	mbedtls_pk_free(&cl->pk);
 	mbedtls_entropy_free(&cl->entropy);
 	free(cl);
+}
+
+void
+tls_mbed_client_free(struct mx_tls_client *pub)
+{
+	tlsc_free((struct tlsc_client *)pub);
+}
+
+int
+tls_mbed_client_create(const struct mx_tls_client_conf *conf, struct mx_tls_client **out,
+		char *err, size_t errsize)
+{
+	struct tlsc_client *cl;
+	unsigned i;
+	int rc;
+
+	if (conf == NULL || out == NULL)
+		return -EINVAL;
+	rc = tls_client_conf_check(conf, MX_TLS_V1_2, err, errsize);
+	if (rc < 0)
+		return rc;
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL)
+		return -ENOMEM;
+	cl->pub.be = &tls_mbed_backend;
+	tlsc_init(cl, conf);
+	rc = tlsc_load(cl, err, errsize);
+	if (rc < 0)
+		goto fail;
+	rc = -ENOMEM;
+	cl->w = aligned_alloc(64, sizeof(*cl->w) * conf->workers);
+	if (cl->w == NULL)
+		goto fail;
+	memset(cl->w, 0, sizeof(*cl->w) * conf->workers);
+	for (i = 0; i < conf->workers; i++) {
+		mbedtls_ctr_drbg_init(&cl->w[i].drbg);
+		mbedtls_ssl_config_init(&cl->w[i].conf);
+		cl->n_workers = i + 1;
+		rc = tlsc_worker_setup(cl, &cl->w[i], i);
+		if (rc < 0) {
+			tls_err(err, errsize, "tls client: worker %u setup failed", i);
+			goto fail;
+		}
+	}
+	*out = &cl->pub;
+	return 0;
+fail:
+	tlsc_free(cl);
+	return rc;
 }
 
 /* ---- the stream: helpers ----------------------------------------------- */
@@ -771,7 +735,7 @@ static const struct mx_stream_ops tlsc_ops = {
 /* ---- public ------------------------------------------------------------ */
 
 static int
-tlsc_session(struct mx_tls_client *cl, struct tlsc_stream *t, unsigned wid,
+tlsc_session(struct tlsc_client *cl, struct tlsc_stream *t, unsigned wid,
 		const char *name)
 {
 	mbedtls_ssl_init(&t->ssl);
@@ -787,10 +751,11 @@ tlsc_session(struct mx_tls_client *cl, struct tlsc_stream *t, unsigned wid,
 }
 
 int
-mx_tls_client_stream_create(struct mx_tls_client *cl, struct mx_stream *raw,
+tls_mbed_client_stream_create(struct mx_tls_client *pub, struct mx_stream *raw,
 		const char *name, const struct mx_stream_cb *cb, void *arg,
 		struct mx_stream **out)
 {
+	struct tlsc_client *cl = (struct tlsc_client *)pub;
 	struct mx_loop *loop = mx_stream_loop(raw);
 	unsigned wid = mx_loop_worker_id(loop);
 	struct tlsc_stream *t;
@@ -827,17 +792,17 @@ mx_tls_client_stream_create(struct mx_tls_client *cl, struct mx_stream *raw,
 }
 
 bool
-mx_tls_client_stream_is(const struct mx_stream *st)
+tls_mbed_client_stream_is(const struct mx_stream *st)
 {
 	return st != NULL && ((const struct mx_stream_base *)st)->ops == &tlsc_ops;
 }
 
 int
-mx_tls_client_stream_info(const struct mx_stream *st, struct mx_tls_client_info *out)
+tls_mbed_client_stream_info(const struct mx_stream *st, struct mx_tls_client_info *out)
 {
 	const struct tlsc_stream *t;
 
-	if (!mx_tls_client_stream_is(st))
+	if (!tls_mbed_client_stream_is(st))
 		return -EINVAL;
 	t = (const struct tlsc_stream *)st;
 	memset(out, 0, sizeof(*out));

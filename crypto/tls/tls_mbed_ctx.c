@@ -631,6 +631,11 @@ const struct tls_backend tls_mbed_backend = {
 	.ctx_free = tls_mbed_ctx_free,
 	.stream_create = tls_mbed_stream_create,
 	.stream_is = tls_mbed_stream_is,
+	.client_create = tls_mbed_client_create,
+	.client_free = tls_mbed_client_free,
+	.client_stream_create = tls_mbed_client_stream_create,
+	.client_stream_is = tls_mbed_client_stream_is,
+	.client_stream_info = tls_mbed_client_stream_info,
 	.stream_info = tls_mbed_stream_info,
 	.policy_mail = tls_mbed_policy_mail,
 };

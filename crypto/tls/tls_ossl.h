@@ -3,7 +3,8 @@
  * tls_ossl: the OpenSSL 3 backend's own types (tls_backend.h), shared by
  * tls_ossl_ctx.c (configuration, certificates, tickets, generations),
  * tls_ossl_policy.c (connection profiles, client certificates, MAIL FROM
- * checks) and tls_ossl_stream.c (the stream over a stream).
+ * checks), tls_ossl_stream.c (the stream over a stream, for both roles)
+ * and tls_ossl_client.c (the relay's client side).
  *
  * Per worker, generation and connection profile one SSL_CTX of our own
  * (ossl_worker.pc[], picked by index when a stream is made), so a
@@ -20,6 +21,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "mx_stream_impl.h"
+#include "mx_timer.h"
 #include "mx_tls.h"
 #include "tls_backend.h"
 
@@ -144,5 +147,88 @@ bool tls_ossl_stream_is(const struct mx_stream *st);
 int tls_ossl_stream_info(const struct mx_stream *st, struct mx_tls_info *out);
 int tls_ossl_policy_mail(struct mx_tls_ctx *pub, struct mx_stream *st,
 		struct mx_str domain, char *reply, size_t size);
+
+/* ---- tls_ossl_stream.c: a session as a stream over a stream ---------- */
+
+/* Plaintext buffered for the owner (SMTP lines are at most 512 bytes,
+ * message data streams through). */
+#define OSSL_PLAIN_BUF 4096u
+
+enum ossl_state {
+	OSSL_HS = 0,
+	OSSL_OPEN,
+	OSSL_CLOSED,
+	OSSL_DEAD,
+};
+
+struct ossl_stream;
+
+/* What differs between the server session (tls_ossl_stream.c) and the
+ * relay's client session (tls_ossl_client.c); the stream mechanics
+ * (BIO pair, driving, buffers, close) are one code for both. */
+struct ossl_role {
+	const char *what;            /* logs: "session", "downstream" */
+	/* The handshake completed: false when the role ended the stream. */
+	bool (*established)(struct ossl_stream *t);
+	/* The handshake or the session failed (OpenSSL's error e, or none;
+	 * eof: the peer left); the stream is closing. */
+	void (*failed)(struct ossl_stream *t, int sslerr, unsigned long e, bool eof);
+	/* A close left output behind (NULL: not counted). */
+	void (*dropped)(struct ossl_stream *t);
+	/* After the owner's on_closed, before the stream is freed (NULL:
+	 * nothing to release). */
+	void (*release)(struct ossl_stream *t);
+};
+
+struct tls_ossl_client;
+
+struct ossl_stream {
+	struct mx_stream_base base;  /* first: struct mx_stream * is this */
+	const struct ossl_role *role;
+	/* Server role: */
+	struct ossl_gen *gen;        /* referenced while the stream lives */
+	struct ossl_worker *w;
+	int prof;                    /* connection profile, -1: none */
+	/* Client role: */
+	struct tls_ossl_client *cl;
+	unsigned vflags;             /* OSSL_VF_* the certificate check saw */
+	/* Both: */
+	int fail_err;                /* the owner's on_closed error; 0: raw's */
+	const char *verify;          /* client: mx_tls_client_info.verify */
+	struct mx_stream *raw;
+	SSL *ssl;
+	BIO *ext;                    /* our end of the pair */
+	struct mx_timer kick;
+	enum ossl_state state;
+	bool established;
+	bool want_writable;
+	bool notify_read;
+	bool eof;
+	size_t roff, rlen;
+	const char *cipher;          /* static */
+	uint8_t rbuf[OSSL_PLAIN_BUF];
+};
+
+/* A new session of c for t, over a fresh BIO pair, with app data app. */
+int ossl_stream_session(struct ossl_stream *t, SSL_CTX *c, void *app);
+/* t (session made) becomes the stream over raw, whose callbacks it takes;
+ * kick: drive it at once (a client speaks first). */
+void ossl_stream_start(struct ossl_stream *t, const struct ossl_role *role,
+		struct mx_stream *raw, bool kick);
+bool ossl_stream_of(const struct mx_stream *st, const struct ossl_role *role);
+void ossl_kick(struct ossl_stream *t);
+/* The IANA suite name in the mbedTLS backend's spelling (static). */
+const char *ossl_cipher_name(const SSL *ssl);
+
+/* ---- tls_ossl_client.c: the relay's client side ------------------------ */
+int tls_ossl_client_create(const struct mx_tls_client_conf *conf,
+		struct mx_tls_client **out, char *err, size_t errsize);
+void tls_ossl_client_free(struct mx_tls_client *cl);
+int tls_ossl_client_stream_create(struct mx_tls_client *cl, struct mx_stream *raw,
+		const char *name, const struct mx_stream_cb *cb, void *arg,
+		struct mx_stream **out);
+bool tls_ossl_client_stream_is(const struct mx_stream *st);
+int tls_ossl_client_stream_info(const struct mx_stream *st,
+		struct mx_tls_client_info *out);
 
 #endif /* MX_TLS_OSSL_H */

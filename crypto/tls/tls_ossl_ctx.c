@@ -718,4 +718,9 @@ const struct tls_backend tls_ossl_backend = {
 	.stream_is = tls_ossl_stream_is,
 	.stream_info = tls_ossl_stream_info,
 	.policy_mail = tls_ossl_policy_mail,
+	.client_create = tls_ossl_client_create,
+	.client_free = tls_ossl_client_free,
+	.client_stream_create = tls_ossl_client_stream_create,
+	.client_stream_is = tls_ossl_client_stream_is,
+	.client_stream_info = tls_ossl_client_stream_info,
 };

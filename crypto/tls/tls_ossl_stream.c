@@ -35,40 +35,11 @@
 #include "mx_timer.h"
 #include "tls_ossl.h"
 
-/* Plaintext buffered for the owner (SMTP lines are at most 512 bytes,
- * message data streams through). */
-#define OSSL_PLAIN_BUF 4096u
 /* Most bytes one SSL_write call is offered, and what a record adds at
  * most (header, explicit IV, MAC or tag, padding; TLS 1.0's 1/n-1
  * split makes two records). */
 #define OSSL_WRITE_MAX 16384u
 #define OSSL_REC_OVERHEAD 512u
-
-enum ossl_state {
-	OSSL_HS = 0,
-	OSSL_OPEN,
-	OSSL_CLOSED,
-	OSSL_DEAD,
-};
-
-struct ossl_stream {
-	struct mx_stream_base base;  /* first: struct mx_stream * is this */
-	struct ossl_gen *gen;        /* referenced while the stream lives */
-	struct ossl_worker *w;
-	int prof;                    /* connection profile, -1: none */
-	struct mx_stream *raw;
-	SSL *ssl;
-	BIO *ext;                    /* our end of the pair */
-	struct mx_timer kick;
-	enum ossl_state state;
-	bool established;
-	bool want_writable;
-	bool notify_read;
-	bool eof;
-	size_t roff, rlen;
-	const char *cipher;          /* static */
-	uint8_t rbuf[OSSL_PLAIN_BUF];
-};
 
 static const struct mx_stream_ops ossl_ops;
 static const struct mx_stream_cb ossl_raw_cb;
@@ -79,13 +50,7 @@ ossl_mx(struct ossl_stream *t)
 	return (struct mx_stream *)t;
 }
 
-static struct tls_ossl_ctx *
-ossl_ctx_of(const struct ossl_stream *t)
-{
-	return t->gen->ctx;
-}
-
-static void
+void
 ossl_kick(struct ossl_stream *t)
 {
 	struct mx_loop *loop = t->base.loop;
@@ -162,7 +127,7 @@ ossl_fail(struct ossl_stream *t, int sslerr, const char *where)
 	unsigned long e = ERR_peek_last_error();
 	char peer[64], why[160];
 
-	ossl_count_failure(ossl_ctx_of(t), t->ssl, sslerr, e, ossl_raw_done(t));
+	t->role->failed(t, sslerr, e, ossl_raw_done(t));
 	mx_addr_format(&t->base.peer, true, peer, sizeof(peer));
 	if (e != 0)
 		ERR_error_string_n(e, why, sizeof(why));
@@ -170,8 +135,8 @@ ossl_fail(struct ossl_stream *t, int sslerr, const char *where)
 		snprintf(why, sizeof(why), "%s", ossl_raw_done(t) ?
 				"peer closed the connection" : "I/O error");
 	ERR_clear_error();
-	MX_LOG_RL(MX_LOG_INFO, TLS_LOG, "session %llu %s: TLS %s failed: %s",
-			(unsigned long long)t->base.id, peer, where, why);
+	MX_LOG_RL(MX_LOG_INFO, TLS_LOG, "%s %llu %s: TLS %s failed: %s",
+			t->role->what, (unsigned long long)t->base.id, peer, where, why);
 	(void)ossl_drain(t);
 	t->state = OSSL_CLOSED;
 	t->rlen = 0;
@@ -192,7 +157,7 @@ static const char *const ossl_tls13_names[] = {
 /* The IANA name as the mbedTLS backend spells it (TLS-ECDHE-RSA-WITH-
  * ...), so logs read the same with either backend; a static string, as
  * mx_tls_info wants it to outlive the stream. */
-static const char *
+const char *
 ossl_cipher_name(const SSL *ssl)
 {
 	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
@@ -214,7 +179,6 @@ ossl_cipher_name(const SSL *ssl)
 static bool
 ossl_handshake(struct ossl_stream *t)
 {
-	struct mx_tls_stats *s = &ossl_ctx_of(t)->pub.stats;
 	int rc, e;
 
 	do {
@@ -230,10 +194,7 @@ ossl_handshake(struct ossl_stream *t)
 		t->state = OSSL_OPEN;
 		t->established = true;
 		t->cipher = ossl_cipher_name(t->ssl);
-		atomic_fetch_add_explicit(&s->handshakes, 1, memory_order_relaxed);
-		if (SSL_session_reused(t->ssl))
-			atomic_fetch_add_explicit(&s->resumed, 1, memory_order_relaxed);
-		return true;
+		return t->role->established(t) && t->state == OSSL_OPEN;
 	}
 	e = SSL_get_error(t->ssl, rc);
 	if ((e == SSL_ERROR_WANT_READ && !ossl_raw_done(t)) || e == SSL_ERROR_WANT_WRITE)
@@ -371,17 +332,20 @@ ossl_raw_closed(struct mx_stream *raw, int err, void *arg)
 {
 	struct ossl_stream *t = arg;
 	const struct mx_stream_cb *cb = t->base.cb;
-	struct ossl_gen *g = t->gen;
 
 	(void)raw;
 	t->state = OSSL_DEAD;
 	mx_timer_cancel(mx_loop_wheel(t->base.loop), &t->kick);
+	if (t->verify == NULL)
+		t->verify = "handshake failed";
 	if (cb != NULL && cb->on_closed != NULL)
-		cb->on_closed(ossl_mx(t), err, t->base.cb_arg);
+		cb->on_closed(ossl_mx(t), t->fail_err != 0 ? t->fail_err : err,
+				t->base.cb_arg);
 	SSL_free(t->ssl);
 	BIO_free(t->ext);
+	if (t->role->release != NULL)
+		t->role->release(t);
 	free(t);
-	ossl_gen_put(g);
 }
 
 static const struct mx_stream_cb ossl_raw_cb = {
@@ -520,9 +484,8 @@ ossl_close(struct mx_stream *st)
 		(void)ossl_drain(t);
 		/* Like the transport's close, only what fits now leaves: a
 		 * peer that does not read loses the rest (counted). */
-		if (BIO_ctrl_pending(t->ext) > 0)
-			atomic_fetch_add_explicit(&ossl_ctx_of(t)->pub.stats.close_dropped, 1,
-					memory_order_relaxed);
+		if (BIO_ctrl_pending(t->ext) > 0 && t->role->dropped != NULL)
+			t->role->dropped(t);
 	}
 	t->state = OSSL_CLOSED;
 	t->rlen = 0;
@@ -555,34 +518,97 @@ static const struct mx_stream_ops ossl_ops = {
 	.abort = ossl_abort,
 };
 
-/* ---- public (through tls.c) ----------------------------------------------------- */
+/* ---- the two roles' common setup ------------------------------------------ */
 
-static int
-ossl_session(struct ossl_stream *t, struct ossl_worker *w, int prof)
+int
+ossl_stream_session(struct ossl_stream *t, SSL_CTX *c, void *app)
 {
 	BIO *in = NULL;
 
-	t->ssl = SSL_new(w->pc[prof + 1]);
+	t->ssl = SSL_new(c);
 	if (t->ssl == NULL)
 		return -ENOMEM;
 	/* 0: OpenSSL's default pair buffers (17 KiB, a whole record). */
 	if (BIO_new_bio_pair(&in, 0, &t->ext, 0) != 1) {
 		SSL_free(t->ssl);
+		t->ssl = NULL;
 		return -ENOMEM;
 	}
 	SSL_set_bio(t->ssl, in, in);
-	SSL_set_app_data(t->ssl, w);
-	SSL_set_accept_state(t->ssl);
+	SSL_set_app_data(t->ssl, app);
 	return 0;
 }
+
+void
+ossl_stream_start(struct ossl_stream *t, const struct ossl_role *role,
+		struct mx_stream *raw, bool kick)
+{
+	mx_stream_base_init(&t->base, &ossl_ops, mx_stream_loop(raw));
+	t->base.id = mx_stream_id(raw);
+	mx_stream_peer(raw, &t->base.peer);
+	mx_stream_local(raw, &t->base.local);
+	t->role = role;
+	t->raw = raw;
+	t->state = OSSL_HS;
+	mx_timer_init(&t->kick, ossl_on_kick, t);
+	mx_stream_set_cb(raw, &ossl_raw_cb, t);
+	if (kick || mx_stream_readable(raw) > 0 || mx_stream_peer_closed(raw))
+		ossl_kick(t);
+}
+
+bool
+ossl_stream_of(const struct mx_stream *st, const struct ossl_role *role)
+{
+	return st != NULL && ((const struct mx_stream_base *)st)->ops == &ossl_ops &&
+		((const struct ossl_stream *)st)->role == role;
+}
+
+/* ---- the server role (through tls.c) ---------------------------------------- */
+
+static bool
+ossl_srv_established(struct ossl_stream *t)
+{
+	struct mx_tls_stats *s = &t->gen->ctx->pub.stats;
+
+	atomic_fetch_add_explicit(&s->handshakes, 1, memory_order_relaxed);
+	if (SSL_session_reused(t->ssl))
+		atomic_fetch_add_explicit(&s->resumed, 1, memory_order_relaxed);
+	return true;
+}
+
+static void
+ossl_srv_failed(struct ossl_stream *t, int sslerr, unsigned long e, bool eof)
+{
+	ossl_count_failure(t->gen->ctx, t->ssl, sslerr, e, eof);
+}
+
+static void
+ossl_srv_dropped(struct ossl_stream *t)
+{
+	atomic_fetch_add_explicit(&t->gen->ctx->pub.stats.close_dropped, 1,
+			memory_order_relaxed);
+}
+
+static void
+ossl_srv_release(struct ossl_stream *t)
+{
+	ossl_gen_put(t->gen);
+}
+
+static const struct ossl_role ossl_server_role = {
+	.what = "session",
+	.established = ossl_srv_established,
+	.failed = ossl_srv_failed,
+	.dropped = ossl_srv_dropped,
+	.release = ossl_srv_release,
+};
 
 int
 tls_ossl_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 		struct mx_stream **out)
 {
 	struct tls_ossl_ctx *ctx = (struct tls_ossl_ctx *)pub;
-	struct mx_loop *loop = mx_stream_loop(raw);
-	unsigned wid = mx_loop_worker_id(loop);
+	unsigned wid = mx_loop_worker_id(mx_stream_loop(raw));
 	struct ossl_stream *t;
 	struct ossl_gen *g;
 	struct mx_addr peer;
@@ -596,25 +622,17 @@ tls_ossl_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 	mx_stream_peer(raw, &peer);
 	prof = ossl_prof_by_addr(g, &peer);
 	t = calloc(1, sizeof(*t));
-	if (t == NULL || ossl_session(t, &g->w[wid], prof) < 0) {
+	if (t == NULL || ossl_stream_session(t, g->w[wid].pc[prof + 1], &g->w[wid]) < 0) {
 		free(t);
 		atomic_fetch_add_explicit(&ctx->pub.stats.alloc_fail, 1, memory_order_relaxed);
 		return -ENOMEM;
 	}
-	mx_stream_base_init(&t->base, &ossl_ops, loop);
-	t->base.id = mx_stream_id(raw);
-	mx_stream_peer(raw, &t->base.peer);
-	mx_stream_local(raw, &t->base.local);
+	SSL_set_accept_state(t->ssl);
 	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 	t->gen = g;
 	t->w = &g->w[wid];
 	t->prof = prof;
-	t->raw = raw;
-	t->state = OSSL_HS;
-	mx_timer_init(&t->kick, ossl_on_kick, t);
-	mx_stream_set_cb(raw, &ossl_raw_cb, t);
-	if (mx_stream_readable(raw) > 0 || mx_stream_peer_closed(raw))
-		ossl_kick(t);
+	ossl_stream_start(t, &ossl_server_role, raw, false);
 	*out = ossl_mx(t);
 	return 0;
 }
@@ -622,7 +640,7 @@ tls_ossl_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 bool
 tls_ossl_stream_is(const struct mx_stream *st)
 {
-	return st != NULL && ((const struct mx_stream_base *)st)->ops == &ossl_ops;
+	return ossl_stream_of(st, &ossl_server_role);
 }
 
 /* The mbedTLS backend's names ("TLSv1.0", where OpenSSL says "TLSv1"). */
