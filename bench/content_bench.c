@@ -15,6 +15,11 @@
  *
  *   rules=N compile_ms=.. cached_load_ms=.. scan_MBps=.. memread_MBps=.. hits/msg=..
  *
+ *   content_bench --write-rules N FILE
+ *
+ * only writes the generated rules file (bench/run gives it to the engine
+ * for its content scenario, so both measure the same rule set).
+ *
  * A benchmark, not a test: it asserts nothing about speed.
  */
 #include <stdint.h>
@@ -246,6 +251,8 @@ main(int argc, char **argv)
 	unsigned i;
 	int a;
 
+	if (argc == 4 && strcmp(argv[1], "--write-rules") == 0)
+		return write_rules(argv[3], (unsigned)strtoul(argv[2], NULL, 10)) == 0 ? 0 : 1;
 	for (i = 0; i < CORPUS_MSGS; i++) {
 		msgs[i] = aligned_alloc(64, MSG_TEXT * 3);
 		if (msgs[i] == NULL)
