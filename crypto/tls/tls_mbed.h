@@ -2,7 +2,8 @@
 /*
  * tls_mbed: the mbedTLS backend's own types (tls_backend.h), shared by
  * tls_mbed_ctx.c (configuration, certificates), tls_mbed_stream.c (the
- * stream over a stream) and tls_mbed_policy.c (profiles). Only crypto/tls
+ * stream over a stream, for both roles), tls_mbed_client.c (the relay's
+ * client role) and tls_mbed_policy.c (profiles). Only crypto/tls
  * sees mbedTLS types.
  */
 #ifndef MX_TLS_PRIV_H
@@ -18,6 +19,8 @@
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
+#include "mx_stream_impl.h"
+#include "mx_timer.h"
 #include "mx_tls.h"
 #include "tls_backend.h"
 
@@ -97,6 +100,77 @@ struct tls_mbed_ctx {
 	mbedtls_ssl_cache_context cache;
 	bool has_ticket, has_cache;
 };
+
+/* ---- tls_mbed_stream.c: a session as a stream over a stream ---------- */
+
+/* Plaintext buffered per direction. SMTP command lines are at most 512
+ * bytes and replies far shorter; message data streams through. */
+#define TLS_PLAIN_BUF 4096u
+
+enum tls_state {
+	TLS_HS = 0,   /* handshake in progress */
+	TLS_OPEN,     /* application data */
+	TLS_CLOSED,   /* owner closed or the session failed: raw closing */
+	TLS_DEAD,     /* raw on_closed came: released */
+};
+
+struct tlsc_client;
+
+/* What differs between the server session (tls_mbed_stream.c) and the
+ * relay's client session (tls_mbed_client.c); the stream mechanics
+ * (I/O over the raw stream, driving, buffers, close) are one code for
+ * both. */
+struct tls_role {
+	/* The handshake completed (state TLS_OPEN): false when the role
+	 * ended the stream. */
+	bool (*established)(struct tls_stream *t);
+	/* mbedTLS gave up on the session (its error rc; 0: the role's own
+	 * reason) at where; peer is formatted for logs. The stream closes
+	 * after this returns. */
+	void (*failed)(struct tls_stream *t, int rc, const char *where, const char *peer);
+	/* A close left output behind (NULL: not counted). */
+	void (*dropped)(struct tls_stream *t);
+	/* After the owner's on_closed: frees or pools t and its session. */
+	void (*release)(struct tls_stream *t);
+};
+
+struct tls_stream {
+	struct mx_stream_base base;  /* first: struct mx_stream * is this */
+	const struct tls_role *role;
+	/* Server role: */
+	struct tls_gen *gen;         /* referenced while the stream lives */
+	struct tls_pconf *pc;        /* its configuration and pool */
+	int prof;                    /* connection profile, -1: none */
+	struct tls_stream *next_free;
+	/* Client role: */
+	struct tlsc_client *cl;
+	const char *verify;          /* mx_tls_client_info.verify */
+	/* Both: */
+	int fail_err;                /* the owner's on_closed error; 0: raw's */
+	struct mx_stream *raw;
+	mbedtls_ssl_context ssl;
+	struct mx_timer kick;
+	enum tls_state state;
+	bool established;            /* the handshake completed */
+	bool resumed;
+	bool want_writable;          /* an owner send came up short */
+	bool notify_read;            /* owner called want_read */
+	bool eof;                    /* no more plaintext will come */
+	size_t wflight;              /* length of a write mbedTLS interrupted */
+	size_t roff, rlen;
+	size_t slen;
+	uint8_t rbuf[TLS_PLAIN_BUF];
+	uint8_t sbuf[TLS_PLAIN_BUF];
+};
+
+/* t (session set up) becomes the stream over raw, whose callbacks it
+ * takes; kick: drive it at once (a client speaks first). */
+void tls_stream_start(struct tls_stream *t, const struct tls_role *role,
+		struct mx_stream *raw, bool kick);
+bool tls_stream_of(const struct mx_stream *st, const struct tls_role *role);
+/* Ends the session (role->failed, then the raw stream closes gracefully
+ * so an alert mbedTLS queued still leaves). */
+void tls_stream_fail(struct tls_stream *t, int rc, const char *where);
 
 /* tls_ctx.c: SNI, for the stream's configuration. */
 int tls_sni_cb(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name,

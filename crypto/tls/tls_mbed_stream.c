@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * tls_mbed_stream: the mbedTLS backend's server TLS session as a stream over a stream (mx_tls.h).
- * It implements struct mx_stream_ops for its owner (the SMTP session) and
- * is itself the owner of the raw stream below it.
+ * tls_mbed_stream: the mbedTLS backend's TLS session as a stream over a
+ * stream (mx_tls.h), one code for both roles: the server session (STARTTLS
+ * for our clients, this file's server role) and the relay's client session
+ * (tls_mbed_client.c). It implements struct mx_stream_ops for its owner
+ * (the SMTP session, the relay) and is itself the owner of the raw stream
+ * below it. A struct tls_role holds only what differs: handshake
+ * completion (counting, or the certificate check), failure reporting and
+ * counting, a close's dropped output, and releasing the session.
  *
  * Data path. mbedTLS's I/O callbacks are the raw stream: bio_recv copies
  * from the raw receive buffer (mx_stream_read_view/consume) and bio_send
@@ -24,11 +29,12 @@
  * (mx_stream.h's rule).
  *
  * Lifetime. The owner's on_closed runs exactly once, from the raw stream's
- * on_closed; the session then goes back to its worker's pool (its 2 x 16
+ * on_closed (with the role's error, if it set one); the role then releases
+ * the session: a server session goes back to its worker's pool (its 2 x 16
  * KiB mbedTLS record buffers are kept, mbedtls_ssl_session_reset) or is
- * freed when the pool is full. A failed handshake closes the raw stream
- * (so mbedTLS's alert is still sent), counts the reason and logs it,
- * rate-limited.
+ * freed when the pool is full. A failure closes the raw stream (so
+ * mbedTLS's alert is still sent) and discards what either side buffered;
+ * the server role counts the reason and logs it, rate-limited.
  *
  * Thread: the loop's thread of the raw stream.
  */
@@ -49,41 +55,9 @@
 #include "mx_timer.h"
 #include "tls_mbed.h"
 
-/* Plaintext buffered per direction. SMTP command lines are at most 512
- * bytes and replies far shorter; message data streams through. */
-#define TLS_PLAIN_BUF 4096u
-
-enum tls_state {
-	TLS_HS = 0,   /* handshake in progress */
-	TLS_OPEN,     /* application data */
-	TLS_CLOSED,   /* owner closed or the handshake failed: raw closing */
-	TLS_DEAD,     /* raw on_closed came: back to the pool */
-};
-
-struct tls_stream {
-	struct mx_stream_base base;  /* first: struct mx_stream * is this */
-	struct tls_gen *gen;         /* referenced while the stream lives */
-	struct tls_pconf *pc;        /* its configuration and pool */
-	int prof;                    /* connection profile, -1: none */
-	struct mx_stream *raw;
-	struct tls_stream *next_free;
-	mbedtls_ssl_context ssl;
-	struct mx_timer kick;
-	enum tls_state state;
-	bool established;            /* the handshake completed */
-	bool resumed;
-	bool want_writable;          /* an owner send came up short */
-	bool notify_read;            /* owner called want_read */
-	bool eof;                    /* no more plaintext will come */
-	size_t wflight;              /* length of a write mbedTLS interrupted */
-	size_t roff, rlen;
-	size_t slen;
-	uint8_t rbuf[TLS_PLAIN_BUF];
-	uint8_t sbuf[TLS_PLAIN_BUF];
-};
-
 static const struct mx_stream_ops tls_ops;
 static const struct mx_stream_cb tls_raw_cb;
+static const struct tls_role tls_server_role;
 
 static struct tls_stream *
 tls_of(struct mx_stream *st)
@@ -175,19 +149,17 @@ tls_bio_recv(void *arg, unsigned char *p, size_t len)
 
 /* ---- failures --------------------------------------------------------- */
 
-/* Ends a session mbedTLS gave up on: counted, logged (rate-limited: a
- * peer triggers it), and the raw stream closed gracefully so the alert
- * mbedTLS queued still leaves. The owner's on_closed follows. */
-static void
-tls_fail(struct tls_stream *t, int rc, const char *where)
+/* The role reports (and counts) first, while the session still says why;
+ * then whatever either side buffered is discarded, and the raw stream is
+ * closed gracefully so the alert mbedTLS queued still leaves. The owner's
+ * on_closed follows from the raw stream's. */
+void
+tls_stream_fail(struct tls_stream *t, int rc, const char *where)
 {
-	char peer[64], why[96];
+	char peer[64];
 
-	tls_count_failure(t->gen->ctx, &t->ssl, rc);
 	mx_addr_format(&t->base.peer, true, peer, sizeof(peer));
-	mbedtls_strerror(rc, why, sizeof(why));
-	MX_LOG_RL(MX_LOG_INFO, TLS_LOG, "session %llu %s: TLS %s failed: %s (-0x%04x)",
-			(unsigned long long)t->base.id, peer, where, why, (unsigned)-rc);
+	t->role->failed(t, rc, where, peer);
 	t->state = TLS_CLOSED;
 	t->rlen = 0;
 	t->slen = 0;
@@ -203,22 +175,14 @@ tls_want(int rc)
 	return rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE;
 }
 
-/* One step of the handshake; true once it is complete. */
+/* One step of the handshake; true once it is complete and the role
+ * accepted it. */
 static bool
 tls_handshake(struct tls_stream *t)
 {
-	struct mx_tls_stats *s = &t->gen->ctx->pub.stats;
 	int rc;
 
 	rc = mbedtls_ssl_handshake(&t->ssl);
-	if (rc == 0) {
-		t->state = TLS_OPEN;
-		t->established = true;
-		atomic_fetch_add_explicit(&s->handshakes, 1, memory_order_relaxed);
-		if (t->resumed)
-			atomic_fetch_add_explicit(&s->resumed, 1, memory_order_relaxed);
-		return true;
-	}
 	if (tls_want(rc)) {
 		/* A resumed handshake always stops once to wait for the
 		 * client's Finished (the server's comes first, RFC 5246
@@ -227,8 +191,13 @@ tls_handshake(struct tls_stream *t)
 			t->resumed = true;
 		return false;
 	}
-	tls_fail(t, rc, "handshake");
-	return false;
+	if (rc != 0) {
+		tls_stream_fail(t, rc, "handshake");
+		return false;
+	}
+	t->state = TLS_OPEN;
+	t->established = true;
+	return t->role->established(t) && t->state == TLS_OPEN;
 }
 
 /* Encrypts staged plaintext into the raw stream. */
@@ -247,7 +216,7 @@ tls_flush_out(struct tls_stream *t)
 			return;
 		}
 		if (rc < 0) {
-			tls_fail(t, rc, "write");
+			tls_stream_fail(t, rc, "write");
 			return;
 		}
 		t->wflight = 0;
@@ -291,7 +260,7 @@ tls_fill(struct tls_stream *t)
 			t->base.peer_closed = true;
 			return true;
 		}
-		tls_fail(t, rc, "read");
+		tls_stream_fail(t, rc, "read");
 		return got;
 	}
 	return got;
@@ -354,26 +323,6 @@ tls_raw_connected(struct mx_stream *raw, int err, void *arg)
 }
 
 static void
-tls_release(struct tls_stream *t)
-{
-	struct tls_pconf *pc = t->pc;
-	struct tls_gen *g = t->gen;
-
-	/* Pooled sessions hold no reference: the generation's last put
-	 * frees them with it. */
-	if (pc->n_pool < g->cf.pool_max &&
-			mbedtls_ssl_session_reset(&t->ssl) == 0) {
-		t->next_free = pc->pool;
-		pc->pool = t;
-		pc->n_pool++;
-	} else {
-		mbedtls_ssl_free(&t->ssl);
-		free(t);
-	}
-	tls_gen_put(g);
-}
-
-static void
 tls_raw_closed(struct mx_stream *raw, int err, void *arg)
 {
 	struct tls_stream *t = arg;
@@ -382,9 +331,14 @@ tls_raw_closed(struct mx_stream *raw, int err, void *arg)
 	(void)raw;
 	t->state = TLS_DEAD;
 	mx_timer_cancel(mx_loop_wheel(t->base.loop), &t->kick);
+	/* Client role: a session that ended before its certificate check
+	 * failed its handshake, in mx_tls_client_info's words. */
+	if (t->verify == NULL)
+		t->verify = "handshake failed";
 	if (cb != NULL && cb->on_closed != NULL)
-		cb->on_closed(tls_mx(t), err, t->base.cb_arg);
-	tls_release(t);
+		cb->on_closed(tls_mx(t), t->fail_err != 0 ? t->fail_err : err,
+				t->base.cb_arg);
+	t->role->release(t);
 }
 
 static const struct mx_stream_cb tls_raw_cb = {
@@ -512,9 +466,8 @@ tls_close(struct mx_stream *st)
 		/* Like the transport's close, this sends what is queued,
 		 * but only what fits now: a peer that does not read loses
 		 * the rest (counted), as it would lose it to linger_ms. */
-		if (t->slen > 0)
-			atomic_fetch_add_explicit(&t->gen->ctx->pub.stats.close_dropped, 1,
-					memory_order_relaxed);
+		if (t->slen > 0 && t->role->dropped != NULL)
+			t->role->dropped(t);
 		/* RFC 5246 7.2.1: close_notify before the FIN; best effort. */
 		(void)mbedtls_ssl_close_notify(&t->ssl);
 	}
@@ -549,6 +502,105 @@ static const struct mx_stream_ops tls_ops = {
 	.send_pending = tls_send_pending,
 	.close = tls_close,
 	.abort = tls_abort,
+};
+
+/* ---- the core's entry points ------------------------------------------ */
+
+void
+tls_stream_start(struct tls_stream *t, const struct tls_role *role,
+		struct mx_stream *raw, bool kick)
+{
+	mx_stream_base_init(&t->base, &tls_ops, mx_stream_loop(raw));
+	/* The same connection: the same id and addresses in every log. */
+	t->base.id = mx_stream_id(raw);
+	mx_stream_peer(raw, &t->base.peer);
+	mx_stream_local(raw, &t->base.local);
+	t->role = role;
+	t->verify = NULL;
+	t->fail_err = 0;
+	t->raw = raw;
+	t->state = TLS_HS;
+	t->established = false;
+	t->resumed = false;
+	t->want_writable = false;
+	t->notify_read = false;
+	t->eof = false;
+	t->wflight = 0;
+	t->roff = 0;
+	t->rlen = 0;
+	t->slen = 0;
+	mx_timer_init(&t->kick, tls_on_kick, t);
+	mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
+	mx_stream_set_cb(raw, &tls_raw_cb, t);
+	/* A server's ClientHello may already be buffered. */
+	if (kick || mx_stream_readable(raw) > 0 || mx_stream_peer_closed(raw))
+		tls_kick(t);
+}
+
+bool
+tls_stream_of(const struct mx_stream *st, const struct tls_role *role)
+{
+	return st != NULL && ((const struct mx_stream_base *)st)->ops == &tls_ops &&
+		((const struct tls_stream *)st)->role == role;
+}
+
+/* ---- the server role --------------------------------------------------- */
+
+static bool
+tls_server_established(struct tls_stream *t)
+{
+	struct mx_tls_stats *s = &t->gen->ctx->pub.stats;
+
+	atomic_fetch_add_explicit(&s->handshakes, 1, memory_order_relaxed);
+	if (t->resumed)
+		atomic_fetch_add_explicit(&s->resumed, 1, memory_order_relaxed);
+	return true;
+}
+
+/* Counted by reason and logged, rate-limited: a peer triggers it. */
+static void
+tls_server_failed(struct tls_stream *t, int rc, const char *where, const char *peer)
+{
+	char why[96];
+
+	tls_count_failure(t->gen->ctx, &t->ssl, rc);
+	mbedtls_strerror(rc, why, sizeof(why));
+	MX_LOG_RL(MX_LOG_INFO, TLS_LOG, "session %llu %s: TLS %s failed: %s (-0x%04x)",
+			(unsigned long long)t->base.id, peer, where, why, (unsigned)-rc);
+}
+
+static void
+tls_server_dropped(struct tls_stream *t)
+{
+	atomic_fetch_add_explicit(&t->gen->ctx->pub.stats.close_dropped, 1,
+			memory_order_relaxed);
+}
+
+static void
+tls_server_release(struct tls_stream *t)
+{
+	struct tls_pconf *pc = t->pc;
+	struct tls_gen *g = t->gen;
+
+	/* Pooled sessions hold no reference: the generation's last put
+	 * frees them with it. */
+	if (pc->n_pool < g->cf.pool_max &&
+			mbedtls_ssl_session_reset(&t->ssl) == 0) {
+		t->next_free = pc->pool;
+		pc->pool = t;
+		pc->n_pool++;
+	} else {
+		mbedtls_ssl_free(&t->ssl);
+		free(t);
+	}
+	tls_gen_put(g);
+}
+
+static const struct tls_role tls_server_role = {
+	.established = tls_server_established,
+	.failed = tls_server_failed,
+	.dropped = tls_server_dropped,
+	.release = tls_server_release,
 };
 
 /* ---- pool and public API ---------------------------------------------- */
@@ -594,8 +646,7 @@ tls_mbed_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 		struct mx_stream **out)
 {
 	struct tls_mbed_ctx *ctx = (struct tls_mbed_ctx *)pub;
-	struct mx_loop *loop = mx_stream_loop(raw);
-	unsigned wid = mx_loop_worker_id(loop);
+	unsigned wid = mx_loop_worker_id(mx_stream_loop(raw));
 	struct tls_stream *t;
 	struct tls_pconf *pc;
 	struct tls_gen *g;
@@ -615,33 +666,13 @@ tls_mbed_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 		atomic_fetch_add_explicit(&ctx->pub.stats.alloc_fail, 1, memory_order_relaxed);
 		return -ENOMEM;
 	}
-	mx_stream_base_init(&t->base, &tls_ops, loop);
-	/* The same connection: the same id and addresses in every log. */
-	t->base.id = mx_stream_id(raw);
-	mx_stream_peer(raw, &t->base.peer);
-	mx_stream_local(raw, &t->base.local);
 	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 	t->gen = g;
 	t->pc = pc;
 	t->prof = prof;
-	t->raw = raw;
 	t->next_free = NULL;
-	t->state = TLS_HS;
-	t->established = false;
-	t->resumed = false;
-	t->want_writable = false;
-	t->notify_read = false;
-	t->eof = false;
-	t->wflight = 0;
-	t->roff = 0;
-	t->rlen = 0;
-	t->slen = 0;
-	mx_timer_init(&t->kick, tls_on_kick, t);
-	mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
-	mx_stream_set_cb(raw, &tls_raw_cb, t);
-	/* The ClientHello may already be buffered. */
-	if (mx_stream_readable(raw) > 0 || mx_stream_peer_closed(raw))
-		tls_kick(t);
+	t->cl = NULL;
+	tls_stream_start(t, &tls_server_role, raw, false);
 	*out = tls_mx(t);
 	return 0;
 }
@@ -649,7 +680,7 @@ tls_mbed_stream_create(struct mx_tls_ctx *pub, struct mx_stream *raw,
 bool
 tls_mbed_stream_is(const struct mx_stream *st)
 {
-	return st != NULL && ((const struct mx_stream_base *)st)->ops == &tls_ops;
+	return tls_stream_of(st, &tls_server_role);
 }
 
 static void
