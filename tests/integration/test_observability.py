@@ -7,6 +7,7 @@ serves mxedge_* counters that move with the traffic (connections,
 transactions, replies by class)."""
 
 import re
+import time
 
 import pytest
 
@@ -111,7 +112,18 @@ def test_metrics_counters_move(mx):
         assert c2.cmd("QUIT").code == 221
         c2.wait_closed()
 
-    _, after = check.metrics(m.metrics_port)
+    # A session counts as closed when the engine has finished closing it,
+    # which on the DPDK transport (our TCP: FIN, then the peer's ACK) can
+    # come a moment after the client saw the 221 and the FIN; poll for it,
+    # bounded, instead of reading once.
+    deadline = time.monotonic() + 10
+    while True:
+        _, after = check.metrics(m.metrics_port)
+        closed = check.metric_sum(after, r"^mxedge_connections_closed_total$") - \
+            check.metric_sum(before, r"^mxedge_connections_closed_total$")
+        if closed >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
 
     def delta(pattern):
         return check.metric_sum(after, pattern) - \
