@@ -1266,7 +1266,11 @@ tcp_create(struct dp_loop *dl)
 	 * table a SYN gets a cookie (RFC 4987 3.6) rather than a slot, so a
 	 * flood can neither fill the table nor be refused with RSTs while
 	 * established sessions and their successors still find room. */
-	tc.syn_backlog = MX_MAX(1u, MX_MIN(tc.syn_backlog, tc.max_conns / 4));
+	tc.syn_backlog = MX_MAX(1u, tc.max_conns / 4);
+	/* One TIME_WAIT entry (88 bytes) per connection slot: every session
+	 * of a full table can close into TIME_WAIT at once without evicting
+	 * the guard of another. */
+	tc.tw_slots = MX_MAX(tc.tw_slots, tc.max_conns);
 	tc.rcvbuf = (uint32_t)MX_MIN(dl->base.conf.rcvbuf_bytes, (size_t)UINT32_MAX);
 	tc.sndbuf = (uint32_t)MX_MIN(dl->base.conf.sndbuf_bytes, (size_t)UINT32_MAX);
 	/* RFC 9293 3.7.1: MSS = MTU - 40 (IPv4 and TCP without options). */

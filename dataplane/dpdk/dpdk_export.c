@@ -12,6 +12,7 @@
  * - tcp_*_total{worker}: struct mx_tcp_stats (retransmits, SYN cookies
  *   sent/validated/failed, challenge ACKs, drops by reason, ...), and the
  *   gauges tcp_connections, tcp_time_wait;
+ * - pktio_*_total{worker}: TX frames kept in the backlog or dropped;
  * - fault_*_total{worker,dir}: the fault-injection layer, when on.
  *
  * Contract: dp_export_*() run on the worker that owns the counters;
@@ -85,8 +86,9 @@ static const struct field tcp_fields[] = {
 	TCP(conn_resets, "Connections ended by a peer RST."),
 	TCP(conn_timeouts, "Connections ended by a timeout."),
 	TCP(tw_entered, "Connections that entered TIME_WAIT."),
-	TCP(tw_overflow, "TIME_WAIT table full: entry skipped."),
+	TCP(tw_overflow, "TIME_WAIT table or hash chain full: oldest entry evicted."),
 	TCP(tw_reused, "New SYNs accepted over a TIME_WAIT."),
+	TCP(tw_released, "TIME_WAIT entries ended by the RST answering a challenge ACK."),
 	TCP(dup_acks_out, "Immediate ACKs of out-of-order segments (RFC 5681 4.2)."),
 };
 #undef TCP
@@ -105,6 +107,14 @@ static const struct field fault_fields[] = {
 #define N_GLUE MX_ARRAY_SIZE(glue_fields)
 #define N_TCP MX_ARRAY_SIZE(tcp_fields)
 #define N_FAULT MX_ARRAY_SIZE(fault_fields)
+
+#define PKTIO(f, h) { #f, offsetof(struct mx_pktio_stats, f), h }
+static const struct field pktio_fields[] = {
+	PKTIO(tx_deferred, "Frames the TX queue refused, kept in the backlog."),
+	PKTIO(tx_dropped, "Frames the TX queue refused with the backlog full: freed."),
+};
+#undef PKTIO
+#define N_PKTIO MX_ARRAY_SIZE(pktio_fields)
 
 enum port_ctr { P_IPACKETS, P_OPACKETS, P_IBYTES, P_OBYTES, P_IMISSED, P_IERRORS,
 	P_OERRORS, P_RX_NOMBUF, P__COUNT };
@@ -137,6 +147,7 @@ struct loop_export {
 	_Atomic uint64_t net[MX_NET_STAT__COUNT];
 	_Atomic uint64_t conns, time_wait;
 	_Atomic uint64_t fault[2][N_FAULT];
+	_Atomic uint64_t pktio[N_PKTIO];
 } MX_CACHE_ALIGNED;
 
 struct port_export {
@@ -192,6 +203,9 @@ dp_export_loop(uint16_t q, const struct dp_export_loop *l)
 	}
 	st(&e->conns, l->conns);
 	st(&e->time_wait, l->time_wait);
+	if (l->io != NULL)
+		for (i = 0; i < N_PKTIO; i++)
+			st(&e->pktio[i], field_of(mx_pktio_stats(l->io), &pktio_fields[i]));
 	if (mx_pktio_fault_stats(l->io, false, &fs[0]) == 0 &&
 			mx_pktio_fault_stats(l->io, true, &fs[1]) == 0) {
 		for (d = 0; d < 2; d++)
@@ -388,6 +402,8 @@ mx_dpdk_metrics_export(void *arg, char *buf, size_t size)
 	render_net(&o);
 	render_array(&o, "tcp", tcp_fields, N_TCP, sizeof(_Atomic uint64_t),
 			offsetof(struct loop_export, tcp));
+	render_array(&o, "pktio", pktio_fields, N_PKTIO, sizeof(_Atomic uint64_t),
+			offsetof(struct loop_export, pktio));
 	render_gauges(&o);
 	render_fault(&o);
 	return o.len;

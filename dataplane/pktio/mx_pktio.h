@@ -19,7 +19,12 @@
  *   and the caller frees or retries them.
  * - mx_pktio_send(): always takes m. It is buffered (l3fwd style) and
  *   sent when a burst is full or at mx_pktio_flush(); what the backend
- *   refuses then is freed and counted in tx_dropped.
+ *   refuses then waits in a bounded backlog (MX_PKTIO_TX_BACKLOG frames,
+ *   sent first at the next flush, so the order is kept) and only beyond
+ *   it is freed and counted in tx_dropped. A burst of thousands of
+ *   handshakes or greetings thus survives a full TX ring: a dropped
+ *   final ACK of a SYN-cookie handshake is never retransmitted, and an
+ *   SMTP client would wait for its 220 forever (RFC 4987 3.6).
  *
  * Thread: a pktio belongs to one worker lcore; no call locks, allocates
  * or makes a syscall, except create/free (control thread, at init).
@@ -53,7 +58,8 @@ struct mx_pktio_ops {
 struct mx_pktio_stats {
 	uint64_t rx;          /* frames returned by rx_burst */
 	uint64_t tx;          /* frames the backend took */
-	uint64_t tx_dropped;  /* buffered frames the backend refused at flush: freed */
+	uint64_t tx_dropped;  /* refused with the backlog full: freed */
+	uint64_t tx_deferred; /* refused and kept in the backlog for later */
 };
 
 /* Exposed so that the burst calls inline to one indirect call; backends
@@ -62,8 +68,10 @@ struct mx_pktio {
 	const struct mx_pktio_ops *ops;
 	uint64_t now_ms;      /* set by mx_pktio_clock(); the fault layer's time */
 	uint16_t tx_len;
+	uint32_t txq_head, txq_len;   /* the backlog ring */
 	struct mx_pktio_stats stats;
 	struct rte_mbuf *tx_buf[MX_PKT_BURST];
+	struct rte_mbuf *txq[MX_PKTIO_TX_BACKLOG];
 };
 
 static inline void

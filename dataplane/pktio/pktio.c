@@ -4,6 +4,7 @@
  * backends: an ethdev queue pair, and a pair of rte_rings for tests
  * (see mx_pktio.h for the mbuf ownership rules).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,18 +29,53 @@ struct pktio_mem {
 	struct rte_ring *from_stack; /* tx_burst -> capture */
 };
 
+static_assert((MX_PKTIO_TX_BACKLOG & (MX_PKTIO_TX_BACKLOG - 1)) == 0,
+		"backlog size is a power of two");
+
+/* Sends the backlog, oldest first; false when the queue is still full. */
+static bool
+txq_drain(struct mx_pktio *io)
+{
+	uint32_t n;
+	uint16_t sent;
+
+	while (io->txq_len > 0) {
+		n = RTE_MIN(io->txq_len, MX_PKTIO_TX_BACKLOG - io->txq_head);
+		n = RTE_MIN(n, (uint32_t)UINT16_MAX);
+		sent = mx_pktio_tx_burst(io, &io->txq[io->txq_head], (uint16_t)n);
+		io->txq_head = (io->txq_head + sent) & (MX_PKTIO_TX_BACKLOG - 1);
+		io->txq_len -= sent;
+		if (sent < n)
+			return false;
+	}
+	return true;
+}
+
+static void
+txq_keep(struct mx_pktio *io, struct rte_mbuf *m)
+{
+	if (io->txq_len == MX_PKTIO_TX_BACKLOG) {
+		rte_pktmbuf_free(m);
+		io->stats.tx_dropped++;
+		return;
+	}
+	io->txq[(io->txq_head + io->txq_len) & (MX_PKTIO_TX_BACKLOG - 1)] = m;
+	io->txq_len++;
+	io->stats.tx_deferred++;
+}
+
 static void
 tx_buffer_send(struct mx_pktio *io)
 {
-	uint16_t sent, i;
+	uint16_t sent = 0, i;
 
-	if (io->tx_len == 0)
+	if (io->tx_len == 0 && io->txq_len == 0)
 		return;
-	sent = mx_pktio_tx_burst(io, io->tx_buf, io->tx_len);
-	/* l3fwd send_burst: what the queue refused is freed, never leaked. */
+	/* New frames go out only behind the backlog, to keep the order. */
+	if (txq_drain(io) && io->tx_len > 0)
+		sent = mx_pktio_tx_burst(io, io->tx_buf, io->tx_len);
 	for (i = sent; i < io->tx_len; i++)
-		rte_pktmbuf_free(io->tx_buf[i]);
-	io->stats.tx_dropped += io->tx_len - sent;
+		txq_keep(io, io->tx_buf[i]);
 	io->tx_len = 0;
 }
 
@@ -69,6 +105,10 @@ mx_pktio_free(struct mx_pktio *io)
 	for (i = 0; i < io->tx_len; i++)
 		rte_pktmbuf_free(io->tx_buf[i]);
 	io->tx_len = 0;
+	for (; io->txq_len > 0; io->txq_len--) {
+		rte_pktmbuf_free(io->txq[io->txq_head]);
+		io->txq_head = (io->txq_head + 1) & (MX_PKTIO_TX_BACKLOG - 1);
+	}
 	io->ops->free(io);
 }
 

@@ -95,13 +95,13 @@ test_mem_round_trip(void **state)
 	assert_int_equal(rte_mempool_avail_count(pool), base);
 }
 
-/* A ring of 8 holds 7: tx_burst hands back the tail, the buffered path
- * frees it and counts it. */
+/* A ring of 8 holds 7: tx_burst hands back the tail; the buffered path
+ * keeps what the ring refused and sends it, in order, once there is room. */
 static void
 test_mem_tx_tail(void **state)
 {
 	struct rte_mbuf *pkts[MX_PKT_BURST];
-	unsigned base = rte_mempool_avail_count(pool), i, sent;
+	unsigned base = rte_mempool_avail_count(pool), i, sent, got, next, round;
 	struct mx_pktio *io = mem_new(8);
 
 	(void)state;
@@ -114,9 +114,41 @@ test_mem_tx_tail(void **state)
 	rte_pktmbuf_free_bulk(pkts, 7);
 	for (i = 0; i < MX_PKT_BURST; i++)
 		mx_pktio_send(io, frame(i)); /* the 32nd sends the burst */
-	assert_int_equal(mx_pktio_stats(io)->tx_dropped, MX_PKT_BURST - 7);
+	assert_int_equal(mx_pktio_stats(io)->tx_dropped, 0);
+	assert_int_equal(mx_pktio_stats(io)->tx_deferred, MX_PKT_BURST - 7);
+	/* Each flush after the peer side drained the ring moves 7 more, in
+	 * the order they were sent. */
+	for (round = 0, next = 0; next < MX_PKT_BURST && round < 10; round++) {
+		got = mx_pktio_mem_capture(io, pkts, MX_PKT_BURST);
+		for (i = 0; i < got; i++)
+			assert_int_equal(seq_of(pkts[i]), next++);
+		rte_pktmbuf_free_bulk(pkts, got);
+		mx_pktio_flush(io);
+	}
+	assert_int_equal(next, MX_PKT_BURST);
+	assert_int_equal(mx_pktio_stats(io)->tx, 7 + MX_PKT_BURST);
 	mx_pktio_send(io, frame(99));
-	mx_pktio_free(io); /* frees the buffered frame and the ring's 7 */
+	mx_pktio_free(io); /* frees the buffered frame */
+	assert_int_equal(rte_mempool_avail_count(pool), base);
+}
+
+/* Beyond MX_PKTIO_TX_BACKLOG refused frames, more are freed and counted;
+ * free releases the whole backlog. */
+static void
+test_mem_tx_backlog_bound(void **state)
+{
+	unsigned base = rte_mempool_avail_count(pool), i;
+	unsigned n = MX_PKTIO_TX_BACKLOG + 7 + 100;
+	struct mx_pktio *io = mem_new(8);
+
+	(void)state;
+	for (i = 0; i < n; i++)
+		mx_pktio_send(io, frame(i));
+	mx_pktio_flush(io);
+	assert_int_equal(mx_pktio_stats(io)->tx, 7);
+	assert_int_equal(mx_pktio_stats(io)->tx_deferred, MX_PKTIO_TX_BACKLOG);
+	assert_int_equal(mx_pktio_stats(io)->tx_dropped, 100);
+	mx_pktio_free(io); /* the backlog and the ring's 7 */
 	assert_int_equal(rte_mempool_avail_count(pool), base);
 }
 
@@ -437,6 +469,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mem_round_trip),
 		cmocka_unit_test(test_mem_tx_tail),
+		cmocka_unit_test(test_mem_tx_backlog_bound),
 		cmocka_unit_test(test_fault_off_is_backend),
 		cmocka_unit_test(test_fault_deterministic),
 		cmocka_unit_test(test_fault_rates),

@@ -43,6 +43,9 @@ struct mx_port;
 
 /* Packets per rx_burst/tx_burst call on every worker (l3fwd MAX_PKT_BURST). */
 #define MX_PKT_BURST 32u
+/* Frames a worker keeps when its TX queue is full (mx_pktio's backlog, a
+ * power of two); every queue's pool holds this many more mbufs. */
+#define MX_PKTIO_TX_BACKLOG 1024u
 /* Per-lcore mempool cache; must cover a whole burst (checked in port.c). */
 #define MX_PORT_POOL_CACHE 256u
 #define MX_PORT_MAX_QUEUES 16u

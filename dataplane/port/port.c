@@ -185,7 +185,8 @@ port_socket(uint16_t port_id)
 }
 
 /* One pool per NUMA socket used by the queues, sized for that socket's
- * queues: descriptors of both rings plus the workers' in-flight share. */
+ * queues: descriptors of both rings plus the workers' in-flight share
+ * and their TX backlogs (mx_pktio). */
 static int
 pools_create(struct mx_port *p)
 {
@@ -212,7 +213,7 @@ pools_create(struct mx_port *p)
 		if (nq[s] == 0)
 			continue;
 		n = nq[s] * ((uint32_t)c->rx_desc + c->tx_desc) + nq[s] * c->in_flight +
-			nq[s] * MX_PORT_POOL_CACHE;
+			nq[s] * (MX_PORT_POOL_CACHE + MX_PKTIO_TX_BACKLOG);
 		snprintf(name, sizeof(name), "mx_p%u_s%d", c->port_id, s);
 		p->pool[s] = rte_pktmbuf_pool_create(name, n, MX_PORT_POOL_CACHE, 0,
 				(uint16_t)data_room, s);

@@ -251,8 +251,9 @@ struct mx_tcp_stats {
 	uint64_t conn_resets;      /* connections ended by a peer RST */
 	uint64_t conn_timeouts;
 	uint64_t tw_entered;
-	uint64_t tw_overflow;      /* TIME_WAIT table full: skipped */
+	uint64_t tw_overflow;      /* TIME_WAIT table or chain full: oldest evicted */
 	uint64_t tw_reused;        /* new SYN accepted over a TIME_WAIT */
+	uint64_t tw_released;      /* entry ended by the RST answering our challenge */
 };
 
 /* Returns 0, -EINVAL (bad conf) or -ENOMEM. Everything is allocated here. */

@@ -640,23 +640,58 @@ tw_ack(struct mx_tcp_stack *s, const struct tcp_tw *tw)
 	tcp_send_raw(s, &g);
 }
 
+/* RFC 5961 4 applied to TIME_WAIT: an old-sequence SYN gets an ACK from
+ * the shared per-second budget, and the entry remembers it asked. */
+static void
+tw_challenge(struct mx_tcp_stack *s, struct tcp_tw *tw)
+{
+	if (!tcp_challenge_budget(s))
+		return;
+	tw->challenged = true;
+	tw_ack(s, tw);
+}
+
+/* A RST in TIME_WAIT. RFC 1337 says ignore it, so an old duplicate
+ * cannot cut 2MSL short. The one exception is the answer to our own
+ * challenge ACK: a peer in SYN-SENT that reused the 4-tuple with an
+ * old-looking ISN resets exactly at our RCV.NXT (RFC 9293 3.10.7.3,
+ * SEQ=SEG.ACK). Releasing the entry then lets its SYN retransmission
+ * open the new connection rather than fail until 2MSL runs out, which
+ * is what Linux does (tcp_rfc1337=0) without the challenge condition. */
+static void
+tw_rst(struct mx_tcp_stack *s, struct tcp_tw *tw,
+		const struct mx_tcp_seg *seg)
+{
+	s->st.rst_in++;
+	if (tw->challenged && seg->seq == tw->rcv_nxt) {
+		s->st.tw_released++;
+		tcp_tw_remove(s, tw);
+		return;
+	}
+	s->st.drop_rst_ignored++;
+}
+
 /* Returns true when the segment was consumed by the entry. */
 static bool
 tw_input(struct mx_tcp_stack *s, struct tcp_tw *tw,
 		const struct mx_tcp_seg *seg)
 {
 	if (seg->flags & MX_TCP_RST) {
-		/* RFC 1337: a RST must not cut TIME_WAIT short. */
-		s->st.drop_rst_ignored++;
+		tw_rst(s, tw, seg);
 		return true;
 	}
-	if ((seg->flags & MX_TCP_SYN) && !(seg->flags & MX_TCP_ACK) &&
-			SEQ_GT(seg->seq, tw->rcv_nxt)) {
-		/* A new incarnation beyond the old sequence space (RFC 9293
-		 * 3.10.7.4 TIME-WAIT, RFC 6191 without timestamps). */
-		s->st.tw_reused++;
-		tcp_tw_remove(s, tw);
-		return false;
+	if ((seg->flags & MX_TCP_SYN) && !(seg->flags & MX_TCP_ACK)) {
+		if (SEQ_GT(seg->seq, tw->rcv_nxt)) {
+			/* A new incarnation beyond the old sequence space
+			 * (RFC 9293 3.10.7.4 TIME-WAIT, RFC 6191 without
+			 * timestamps, which this stack does not negotiate). */
+			s->st.tw_reused++;
+			tcp_tw_remove(s, tw);
+			return false;
+		}
+		/* RFC 6191 2: not acceptable; no state changes. */
+		tw_challenge(s, tw);
+		return true;
 	}
 	if (seg->flags & MX_TCP_FIN) {
 		/* A retransmitted FIN: our ACK was lost; restart 2MSL. */

@@ -235,11 +235,11 @@ tcp_send_ack(struct mx_tcp_conn *c)
 }
 
 /* RFC 5961 7: challenge ACKs share one per-second budget per stack so
- * that they cannot be used to amplify or to probe at line rate. */
-void
-tcp_challenge_ack(struct mx_tcp_conn *c)
+ * that they cannot be used to amplify or to probe at line rate. True
+ * when one may be sent (and it is counted). */
+bool
+tcp_challenge_budget(struct mx_tcp_stack *s)
 {
-	struct mx_tcp_stack *s = c->s;
 	uint64_t sec = s->now / 1000;
 
 	if (sec != s->chack_sec) {
@@ -248,11 +248,18 @@ tcp_challenge_ack(struct mx_tcp_conn *c)
 	}
 	if (s->chack_count >= s->conf.challenge_acks_per_s) {
 		s->st.challenge_acks_limited++;
-		return;
+		return false;
 	}
 	s->chack_count++;
 	s->st.challenge_acks++;
-	tcp_send_ack(c);
+	return true;
+}
+
+void
+tcp_challenge_ack(struct mx_tcp_conn *c)
+{
+	if (tcp_challenge_budget(c->s))
+		tcp_send_ack(c);
 }
 
 /* RFC 9293 3.10.5 ABORT: <SEQ=SND.NXT><CTL=RST>. */

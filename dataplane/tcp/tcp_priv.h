@@ -116,9 +116,11 @@ struct mx_tcp_conn {
 struct tcp_tw {
 	struct mx_timer tmr;           /* first: the timer handler casts */
 	struct tcp_tw *hnext;
+	struct tcp_tw *older, *newer;  /* age order, to evict the oldest */
 	uint32_t laddr, raddr;
 	uint16_t lport, rport;
 	uint32_t snd_nxt, rcv_nxt;
+	bool challenged;               /* an old-sequence SYN got our ACK */
 };
 
 struct tcp_addr {
@@ -146,6 +148,7 @@ struct mx_tcp_stack {
 	struct tcp_tw **tw_buckets;
 	uint32_t tw_mask;
 	unsigned n_tw;
+	struct tcp_tw *tw_oldest, *tw_newest;
 	struct tcp_addr *addrs;
 	struct tcp_addr *addr_free;
 	struct tcp_addr **addr_buckets;
@@ -197,6 +200,7 @@ void tcp_send_ack(struct mx_tcp_conn *c);
 void tcp_send_rst_conn(struct mx_tcp_conn *c);
 void tcp_send_rst_reply(struct mx_tcp_stack *s, const struct mx_tcp_seg *seg);
 void tcp_send_raw(struct mx_tcp_stack *s, const struct mx_tcp_seg *seg);
+bool tcp_challenge_budget(struct mx_tcp_stack *s);
 void tcp_challenge_ack(struct mx_tcp_conn *c);
 void tcp_ack_received(struct mx_tcp_conn *c, uint32_t ack, uint32_t wnd_field,
 		const struct mx_tcp_seg *seg);

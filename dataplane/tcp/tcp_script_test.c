@@ -147,6 +147,20 @@ struct script {
 	IN(A, 1, 1, W, 0), \
 	EV(EV_ACC, 0)
 
+/* A passive connection from peer port pp that we close first, so it
+ * ends in TIME_WAIT (10 steps). */
+#define HS_TW(pp) \
+	INP(pp, S, 0, 0, 65535, 0, "mss=1000 ws=0"), \
+	EXPP(pp, S | A, 0, 1, 8192, 0, "mss=1460 ws=2"), \
+	INP(pp, A, 1, 1, W, 0, NULL), \
+	EV(EV_ACC, 0), \
+	CLOSE, \
+	EXPP(pp, F | A, 1, 1, 2048, 0, NULL), \
+	INP(pp, F | A, 1, 2, W, 0, NULL), \
+	EXPP(pp, A, 2, 2, ANY, 0, NULL), \
+	EV(READABLE, 0), \
+	EV(CLOSED, 0)
+
 /* ---- the harness ---- */
 
 struct out_seg {
@@ -716,6 +730,12 @@ static void
 conf_no_tw(struct mx_tcp_conf *c)
 {
 	c->tw_slots = 0;
+}
+
+static void
+conf_tw_2(struct mx_tcp_conf *c)
+{
+	c->tw_slots = 2;
 }
 
 /* ---- the scripts ---- */
@@ -1302,6 +1322,71 @@ static const struct script scripts[] = {
 	EV(CLOSED, 0),
 	NTW(0),
 	STAT(tw_overflow, 1),
+	NONE,
+} },
+/* RFC 6191 2 / RFC 5961 4: a SYN reusing the 4-tuple with an ISN not
+ * beyond the old connection's sequence space gets an ACK and changes
+ * nothing; the peer (in SYN-SENT) answers with a RST at exactly our
+ * RCV.NXT, which releases the entry, and its SYN retransmission opens
+ * the new connection well before 2MSL runs out. */
+{ "time_wait_old_isn_challenge_rst_then_syn_opens", NULL, {
+	HS_TW(PPORT),
+	AT(100),
+	INO(S, 0, 0, 65535, 0, "mss=1000 ws=0"),
+	EXP(A, 2, 2, ANY, 0),
+	STAT(challenge_acks, 1),
+	STAT(tw_reused, 0),
+	NTW(1),
+	NCONN(0),
+	IN(R, 2, 0, 0, 0),
+	STAT(tw_released, 1),
+	NTW(0),
+	AT(600),
+	INO(S, 0, 0, 65535, 0, "mss=1000 ws=0"),
+	EXPO(S | A, 0, 1, 8192, 0, "mss=1460 ws=2"),
+	IN(A, 1, 1, W, 0),
+	EV(EV_ACC, 0),
+	NCONN(1),
+	NONE,
+} },
+/* Without our challenge, or off RCV.NXT, a RST still cannot end
+ * TIME_WAIT (RFC 1337); old SYNs are answered from the RFC 5961 7
+ * budget (3 per second here) and never open a connection. */
+{ "time_wait_old_isn_rst_off_sequence_ignored", NULL, {
+	HS_TW(PPORT),
+	AT(100),
+	IN(R, 2, 0, 0, 0),
+	STAT(drop_rst_ignored, 1),
+	INO(S, 1, 0, 65535, 0, "mss=1000 ws=0"),
+	EXP(A, 2, 2, ANY, 0),
+	IN(R, 3, 0, 0, 0),
+	STAT(drop_rst_ignored, 2),
+	INO(S, 2, 0, 65535, 0, "mss=1000 ws=0"),
+	EXP(A, 2, 2, ANY, 0),
+	INO(S, 0, 0, 65535, 0, "mss=1000 ws=0"),
+	EXP(A, 2, 2, ANY, 0),
+	INO(S, 0, 0, 65535, 0, "mss=1000 ws=0"),
+	STAT(challenge_acks, 3),
+	STAT(challenge_acks_limited, 1),
+	STAT(tw_released, 0),
+	NTW(1),
+	NCONN(0),
+	NONE,
+} },
+/* A full TIME_WAIT table evicts its oldest entry for the newest: the
+ * first port's old SYN reaches the listener, the second's is still
+ * guarded. */
+{ "time_wait_table_full_evicts_oldest", conf_tw_2, {
+	HS_TW(PPORT),
+	HS_TW(PPORT + 1),
+	HS_TW(PPORT + 2),
+	NTW(2),
+	STAT(tw_overflow, 1),
+	INP(PPORT + 1, S, 0, 0, 65535, 0, "mss=1000 ws=0"),
+	EXPP(PPORT + 1, A, 2, 2, ANY, 0, NULL),
+	INP(PPORT, S, 0, 0, 65535, 0, "mss=1000 ws=0"),
+	EXPP(PPORT, S | A, 0, 1, 8192, 0, "mss=1460 ws=2"),
+	NTW(2),
 	NONE,
 } },
 { "passive_close_close_wait_last_ack", NULL, {

@@ -16,7 +16,7 @@
  * excluded. Measured: 296 bytes on x86_64 (gcc 12 and clang 14), of which
  * 80 are the two embedded timers and 32 the out-of-order ranges. */
 static_assert(sizeof(struct mx_tcp_conn) <= 1024, "TCP state per connection");
-/* A TIME_WAIT entry is a small fraction of a connection: 72 bytes. */
+/* A TIME_WAIT entry is a small fraction of a connection: 88 bytes. */
 static_assert(sizeof(struct tcp_tw) <= 96, "TIME_WAIT footprint");
 
 /* SYN cookie MSS table (RFC 4987 3.3: 3 bits of the cookie), common
@@ -456,6 +456,33 @@ tcp_tw_lookup(struct mx_tcp_stack *s, uint32_t laddr, uint16_t lport,
 	return NULL;
 }
 
+static void
+tw_unlink_age(struct mx_tcp_stack *s, struct tcp_tw *tw)
+{
+	if (tw->older != NULL)
+		tw->older->newer = tw->newer;
+	else
+		s->tw_oldest = tw->newer;
+	if (tw->newer != NULL)
+		tw->newer->older = tw->older;
+	else
+		s->tw_newest = tw->older;
+	tw->older = NULL;
+	tw->newer = NULL;
+}
+
+static void
+tw_link_newest(struct mx_tcp_stack *s, struct tcp_tw *tw)
+{
+	tw->older = s->tw_newest;
+	tw->newer = NULL;
+	if (s->tw_newest != NULL)
+		s->tw_newest->newer = tw;
+	else
+		s->tw_oldest = tw;
+	s->tw_newest = tw;
+}
+
 void
 tcp_tw_remove(struct mx_tcp_stack *s, struct tcp_tw *tw)
 {
@@ -469,6 +496,7 @@ tcp_tw_remove(struct mx_tcp_stack *s, struct tcp_tw *tw)
 		}
 	}
 	mx_timer_cancel(s->wheel, &tw->tmr);
+	tw_unlink_age(s, tw);
 	tw->hnext = s->tw_free;
 	s->tw_free = tw;
 	s->n_tw--;
@@ -480,32 +508,57 @@ tw_timeout(struct mx_timer *t, void *arg)
 	tcp_tw_remove(arg, (struct tcp_tw *)t);
 }
 
+/* Restarting 2MSL makes the entry the youngest, so eviction stays
+ * oldest-expiry first. */
 void
 tcp_tw_rearm(struct mx_tcp_stack *s, struct tcp_tw *tw)
 {
+	tw_unlink_age(s, tw);
+	tw_link_newest(s, tw);
 	mx_timer_arm(s->wheel, &tw->tmr, s->now + s->conf.tw_ms);
 }
 
-/* Replaces the connection by a TIME_WAIT entry; when the table is full
- * the connection closes without one (counted), as Linux does. */
+/* The oldest entry of a full hash chain: the last one, as entries are
+ * pushed at the head. */
+static struct tcp_tw *
+tw_chain_oldest(struct tcp_tw *head, unsigned *n)
+{
+	struct tcp_tw *it, *last = NULL;
+
+	*n = 0;
+	for (it = head; it != NULL; it = it->hnext) {
+		last = it;
+		(*n)++;
+	}
+	return last;
+}
+
+/* Replaces the connection by a TIME_WAIT entry. A full table or hash
+ * chain evicts its oldest entry (counted in tw_overflow): that entry is
+ * the closest to expiry anyway, and skipping the new one instead would
+ * leave the newest sequence space unguarded (RFC 9293 3.6.1). Only with
+ * no table at all (tw_slots 0) does the connection close without one. */
 void
 tcp_tw_enter(struct mx_tcp_conn *c)
 {
 	struct mx_tcp_stack *s = c->s;
-	struct tcp_tw **b, *tw, *it;
-	unsigned n = 0;
+	struct tcp_tw **b, *tw, *last;
+	unsigned n;
 
 	s->st.tw_entered++;
-	if (s->tw_free == NULL) {
+	if (s->tws == NULL) {
 		s->st.tw_overflow++;
 		goto out;
 	}
 	b = tw_bucket(s, c->laddr, c->lport, c->raddr, c->rport);
-	for (it = *b; it != NULL; it = it->hnext)
-		n++;
+	last = tw_chain_oldest(*b, &n);
 	if (n >= TCP_BUCKET_MAX) {
 		s->st.tw_overflow++;
-		goto out;
+		tcp_tw_remove(s, last);
+	}
+	if (s->tw_free == NULL) {
+		s->st.tw_overflow++;
+		tcp_tw_remove(s, s->tw_oldest);
 	}
 	tw = s->tw_free;
 	s->tw_free = tw->hnext;
@@ -516,10 +569,14 @@ tcp_tw_enter(struct mx_tcp_conn *c)
 	tw->rport = c->rport;
 	tw->snd_nxt = c->snd_max;
 	tw->rcv_nxt = c->rcv_nxt;
+	tw->challenged = false;
+	tw->older = NULL;
+	tw->newer = NULL;
 	tw->hnext = *b;
 	*b = tw;
 	s->n_tw++;
-	tcp_tw_rearm(s, tw);
+	tw_link_newest(s, tw);
+	mx_timer_arm(s->wheel, &tw->tmr, s->now + s->conf.tw_ms);
 out:
 	tcp_conn_close(c, 0);
 }
