@@ -3,7 +3,8 @@
 
 - Our own fault-injection layer at the packet-I/O seam (dpdk.fault.*,
   both directions, seeded): loss 5%, reordering 25%, duplication 2%,
-  delay 20 ms +- 10 ms; 100 sessions, two of them 10 MiB, all byte-exact.
+  delay 20 ms +- 10 ms; 500 sessions (issue 3's interop count), two of
+  them 10 MiB, all byte-exact.
 - The same traffic with nftables dropping 5% on the kernel side of the
   tap (mxit/dpdk.py nft_loss): loss mxedge cannot see coming.
 - Two workers on net_tap (no RSS we can predict) relaying to a
@@ -95,25 +96,25 @@ def _fault_counters(m):
         for what in ("lost", "reordered", "duplicated", "delayed")}
 
 
-def test_fault_layer_100_sessions_two_10mib(mx):
+def test_fault_layer_500_sessions_two_10mib(mx):
     # Two 10 MiB messages, as issue 3 asks: with SACK blocks from our
     # receiver (RFC 2018) Linux recovers from this mix; one 10 MiB DATA
     # took ~31 s here (it timed out past 300 s before). smtplib's 240 s
     # per operation leaves a wide margin for a loaded CI machine.
     dpdk.require()
     m = dpdk.start(mx, metrics=True, sets=_FAULTS)
-    _send_all(m, _bodies("fault", 100, 2))
+    _send_all(m, _bodies("fault", 500, 2), threads=16)
     seen = _fault_counters(m)
     print("fault layer: %r" % seen)
     # Every kind of fault really happened, in a seeded, replayable run.
     assert all(v > 0 for v in seen.values()), seen
 
 
-def test_nft_loss_100_sessions_two_10mib(mx):
+def test_nft_loss_500_sessions_two_10mib(mx):
     dpdk.require()
     m = dpdk.start(mx, metrics=True)
     with dpdk.nft_loss(m.tap, 5) as table:
-        _send_all(m, _bodies("nft", 100, 2))
+        _send_all(m, _bodies("nft", 500, 2), threads=16)
         dropped = dpdk.nft_dropped(table)
     print("5%% loss: nftables dropped (in, out) = %r packets" % (dropped,))
     assert dropped[0] > 0 and dropped[1] > 0, dropped
@@ -124,7 +125,7 @@ def test_nft_loss_100_sessions_two_10mib(mx):
     accepts = check.metric_sum(samples, r'^mxedge_dpdk_tcp_accepts_total\{.*\}$')
     resent = check.metric_sum(samples, r'^mxedge_dpdk_tcp_retransmits_total\{.*\}$')
     print("metrics: rx packets %d, accepts %d, retransmits %d" % (rx, accepts, resent))
-    assert rx > 14000 and accepts >= 100, (rx, accepts)
+    assert rx > 14000 and accepts >= 500, (rx, accepts)
 
 
 def test_two_workers_relay_all_delivered(mx):
