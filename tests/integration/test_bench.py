@@ -352,3 +352,45 @@ def wait_220(port, timeout=20.0):
             pass
         time.sleep(0.1)
     pytest.fail("smtp-sink did not answer on port %d" % port)
+
+
+def _bench_run_module():
+    """bench/run loaded as a module (it has no .py name)."""
+    import importlib.machinery
+    import importlib.util
+    path = pathlib.Path(__file__).resolve().parents[2] / "bench" / "run"
+    ldr = importlib.machinery.SourceFileLoader("bench_run", str(path))
+    spec = importlib.util.spec_from_loader("bench_run", ldr)
+    mod = importlib.util.module_from_spec(spec)
+    ldr.exec_module(mod)
+    return mod
+
+
+def test_bench_smoke_verdicts(tmp_path):
+    """bench/run --smoke's verdict per scenario and system: a figure or an
+    n/a reason passes; a failed run, a row with neither, or no row fails;
+    the JUnit file scripts/test counts says the same."""
+    import xml.etree.ElementTree as ET
+    br = _bench_run_module()
+    only = {"plain-4k", "auth", "idle"}
+    rows = [
+        br.row("plain-4k", "a", "mxedge-bench", msgs_per_s=10.0),
+        br.row("auth", "a", "mxedge-bench", na="not configured"),
+        br.row("idle", "a", "mxedge-bench", bytes_per_session=4000),
+        br.row("plain-4k", "b", "mxedge-bench", failed=True,
+               na="run failed: exited"),
+        br.row("auth", "b", "mxedge-bench"),          # neither
+        # b has no idle row at all
+    ]
+    got = {(s, scn): why for s, scn, why in br.outcomes(rows, ["a", "b"], only)}
+    assert set(got) == {(s, scn) for s in "ab" for scn in only}
+    assert all(got[("a", scn)] is None for scn in only)
+    assert got[("b", "plain-4k")] == "run failed: exited"
+    assert got[("b", "auth")] == "no figure and no n/a reason"
+    assert got[("b", "idle")].startswith("no result")
+    xml = tmp_path / "smoke.xml"
+    br.write_junit(str(xml), br.outcomes(rows, ["a", "b"], only), 1.0)
+    cases = list(ET.parse(xml).getroot().iter("testcase"))
+    assert len(cases) == 6
+    failed = sorted(c.get("name") for c in cases if c.find("failure") is not None)
+    assert failed == ["auth[b]", "idle[b]", "plain-4k[b]"]
