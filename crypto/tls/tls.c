@@ -24,6 +24,7 @@
 
 #include "mx_base.h"
 #include "mx_log.h"
+#include "mx_metrics.h"
 #include "tls_backend.h"
 
 /* ::ffff:0:0/96, RFC 4291 2.5.5.2. */
@@ -484,27 +485,6 @@ tls_refuse(char *reply, size_t size, _Atomic uint64_t *ctr, const char *fmt, ...
 
 /* ---- metrics --------------------------------------------------------------- */
 
-struct mout {
-	char *buf;
-	size_t size, len;
-};
-
-MX_PRINTF(2, 3)
-static void
-mput(struct mout *o, const char *fmt, ...)
-{
-	char *dst = o->len < o->size ? o->buf + o->len : NULL;
-	size_t room = o->len < o->size ? o->size - o->len : 0;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(dst, room, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		o->len += (size_t)n;
-}
-
 static uint64_t
 ld(const _Atomic uint64_t *p)
 {
@@ -513,20 +493,20 @@ ld(const _Atomic uint64_t *p)
 
 /* A label value: backslash, quote and newline escaped (text format). */
 static void
-mlabel(struct mout *o, const char *s)
+mlabel(struct mx_metrics_buf *o, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		if (*s == '\\' || *s == '"')
-			mput(o, "\\%c", *s);
+			mx_metrics_put(o, "\\%c", *s);
 		else if (*s == '\n')
-			mput(o, "\\n");
+			mx_metrics_put(o, "\\n");
 		else
-			mput(o, "%c", *s);
+			mx_metrics_put(o, "%c", *s);
 	}
 }
 
 static void
-m_failures(struct mout *o, struct mx_tls_ctx *ctx)
+m_failures(struct mx_metrics_buf *o, struct mx_tls_ctx *ctx)
 {
 	const struct {
 		const char *reason;
@@ -543,15 +523,15 @@ m_failures(struct mout *o, struct mx_tls_ctx *ctx)
 	};
 	size_t i;
 
-	mput(o, "# HELP mxedge_tls_handshake_failures_total TLS handshakes that failed, "
-			"by reason.\n# TYPE mxedge_tls_handshake_failures_total counter\n");
+	mx_metrics_put_family(o, "mxedge_tls_handshake_failures_total",
+			"TLS handshakes that failed, by reason.", "counter");
 	for (i = 0; i < MX_ARRAY_SIZE(r); i++)
-		mput(o, "mxedge_tls_handshake_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+		mx_metrics_put(o, "mxedge_tls_handshake_failures_total{reason=\"%s\"} %" PRIu64 "\n",
 				r[i].reason, ld(r[i].v));
 }
 
 static void
-m_refused(struct mout *o, struct mx_tls_ctx *ctx)
+m_refused(struct mx_metrics_buf *o, struct mx_tls_ctx *ctx)
 {
 	const struct mx_tls_policy_stats *ps = &ctx->pstats;
 	const struct {
@@ -567,53 +547,51 @@ m_refused(struct mout *o, struct mx_tls_ctx *ctx)
 	};
 	size_t i;
 
-	mput(o, "# HELP mxedge_tls_policy_refused_total MAIL FROM refused by a TLS "
-			"profile, by what was missing.\n"
-			"# TYPE mxedge_tls_policy_refused_total counter\n");
+	mx_metrics_put_family(o, "mxedge_tls_policy_refused_total",
+			"MAIL FROM refused by a TLS profile, by what was missing.", "counter");
 	for (i = 0; i < MX_ARRAY_SIZE(r); i++)
-		mput(o, "mxedge_tls_policy_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+		mx_metrics_put(o, "mxedge_tls_policy_refused_total{reason=\"%s\"} %" PRIu64 "\n",
 				r[i].reason, ld(r[i].v));
 }
 
 static void
-m_profiles(struct mout *o, struct mx_tls_ctx *ctx)
+m_profiles(struct mx_metrics_buf *o, struct mx_tls_ctx *ctx)
 {
 	unsigned i;
 
-	mput(o, "# HELP mxedge_tls_mail_total MAIL FROM commands by matching TLS "
-			"profile, over plaintext or TLS.\n# TYPE mxedge_tls_mail_total counter\n");
+	mx_metrics_put_family(o, "mxedge_tls_mail_total",
+			"MAIL FROM commands by matching TLS profile, over plaintext or TLS.",
+			"counter");
 	for (i = 0; i <= ctx->n_prof_names; i++) {
-		mput(o, "mxedge_tls_mail_total{profile=\"");
+		mx_metrics_put(o, "mxedge_tls_mail_total{profile=\"");
 		mlabel(o, i == 0 ? "none" : ctx->prof_names[i - 1]);
-		mput(o, "\",tls=\"no\"} %" PRIu64 "\n", ld(&ctx->pstats.mail_plain[i]));
-		mput(o, "mxedge_tls_mail_total{profile=\"");
+		mx_metrics_put(o, "\",tls=\"no\"} %" PRIu64 "\n", ld(&ctx->pstats.mail_plain[i]));
+		mx_metrics_put(o, "mxedge_tls_mail_total{profile=\"");
 		mlabel(o, i == 0 ? "none" : ctx->prof_names[i - 1]);
-		mput(o, "\",tls=\"yes\"} %" PRIu64 "\n", ld(&ctx->pstats.mail_tls[i]));
+		mx_metrics_put(o, "\",tls=\"yes\"} %" PRIu64 "\n", ld(&ctx->pstats.mail_tls[i]));
 	}
-	mput(o, "# HELP mxedge_tls_cert_expiry_days Whole days until a server "
-			"certificate expires, by file.\n"
-			"# TYPE mxedge_tls_cert_expiry_days gauge\n");
+	mx_metrics_put_family(o, "mxedge_tls_cert_expiry_days",
+			"Whole days until a server certificate expires, by file.", "gauge");
 	for (i = 0; i < ctx->n_cert_files; i++) {
-		mput(o, "mxedge_tls_cert_expiry_days{cert=\"");
+		mx_metrics_put(o, "mxedge_tls_cert_expiry_days{cert=\"");
 		mlabel(o, ctx->cert_files[i]);
-		mput(o, "\"} %ld\n", ctx->cert_days[i]);
+		mx_metrics_put(o, "\"} %ld\n", ctx->cert_days[i]);
 	}
 }
 
 size_t
 mx_tls_ctx_metrics(struct mx_tls_ctx *ctx, char *buf, size_t size)
 {
-	struct mout o = { buf, size, 0 };
+	struct mx_metrics_buf o = { .buf = buf, .size = size, .len = 0 };
 
 	if (size > 0)
 		buf[0] = '\0';
-	mput(&o, "# HELP mxedge_tls_handshakes_total TLS handshakes completed.\n"
-			"# TYPE mxedge_tls_handshakes_total counter\n"
-			"mxedge_tls_handshakes_total %" PRIu64 "\n"
-			"# HELP mxedge_tls_resumed_total TLS handshakes that resumed a session.\n"
-			"# TYPE mxedge_tls_resumed_total counter\n"
-			"mxedge_tls_resumed_total %" PRIu64 "\n",
-			ld(&ctx->stats.handshakes), ld(&ctx->stats.resumed));
+	mx_metrics_put_family(&o, "mxedge_tls_handshakes_total", "TLS handshakes completed.",
+			"counter");
+	mx_metrics_put_sample(&o, "mxedge_tls_handshakes_total", NULL, ld(&ctx->stats.handshakes));
+	mx_metrics_put_family(&o, "mxedge_tls_resumed_total",
+			"TLS handshakes that resumed a session.", "counter");
+	mx_metrics_put_sample(&o, "mxedge_tls_resumed_total", NULL, ld(&ctx->stats.resumed));
 	m_failures(&o, ctx);
 	m_refused(&o, ctx);
 	pthread_mutex_lock(&ctx->mlock);

@@ -19,13 +19,13 @@
  * mx_dpdk_metrics_export() on the metrics thread. See dpdk_priv.h.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 
 #include <rte_ethdev.h>
 
 #include "dpdk_priv.h"
+#include "mx_metrics.h"
 
 struct field {
 	const char *name;
@@ -247,34 +247,14 @@ dp_export_port(uint16_t port_id, uint16_t n_queues)
 
 /* ---- rendering (metrics thread) ---- */
 
-struct out {
-	char *buf;
-	size_t size;
-	size_t len;
-};
-
-MX_PRINTF(2, 3)
 static void
-put(struct out *o, const char *fmt, ...)
+family(struct mx_metrics_buf *o, const char *group, const char *name, const char *help,
+		bool gauge)
 {
-	char *dst = o->len < o->size ? o->buf + o->len : NULL;
-	size_t room = o->len < o->size ? o->size - o->len : 0;
-	va_list ap;
-	int n;
+	char full[96];
 
-	va_start(ap, fmt);
-	n = vsnprintf(dst, room, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		o->len += (size_t)n;
-}
-
-static void
-family(struct out *o, const char *group, const char *name, const char *help, bool gauge)
-{
-	put(o, "# HELP mxedge_dpdk_%s_%s%s %s\n", group, name, gauge ? "" : "_total", help);
-	put(o, "# TYPE mxedge_dpdk_%s_%s%s %s\n", group, name, gauge ? "" : "_total",
-			gauge ? "gauge" : "counter");
+	snprintf(full, sizeof(full), "mxedge_dpdk_%s_%s%s", group, name, gauge ? "" : "_total");
+	mx_metrics_put_family(o, full, help, gauge ? "gauge" : "counter");
 }
 
 static bool
@@ -284,7 +264,7 @@ loop_live(unsigned q)
 }
 
 static void
-render_port(struct out *o)
+render_port(struct mx_metrics_buf *o)
 {
 	unsigned i, q, nq;
 	uint16_t pid;
@@ -295,19 +275,19 @@ render_port(struct out *o)
 	nq = atomic_load_explicit(&port.n_queues, memory_order_relaxed);
 	for (i = 0; i < P__COUNT; i++) {
 		family(o, "port", port_fields[i].name, port_fields[i].help, false);
-		put(o, "mxedge_dpdk_port_%s_total{port=\"%u\"} %" PRIu64 "\n",
+		mx_metrics_put(o, "mxedge_dpdk_port_%s_total{port=\"%u\"} %" PRIu64 "\n",
 				port_fields[i].name, pid, ld(&port.v[i]));
 	}
 	for (i = 0; i < Q__COUNT; i++) {
 		family(o, "queue", queue_fields[i].name, queue_fields[i].help, false);
 		for (q = 0; q < nq && q < MX_PORT_MAX_QUEUES; q++)
-			put(o, "mxedge_dpdk_queue_%s_total{port=\"%u\",queue=\"%u\"} %" PRIu64 "\n",
+			mx_metrics_put(o, "mxedge_dpdk_queue_%s_total{port=\"%u\",queue=\"%u\"} %" PRIu64 "\n",
 					queue_fields[i].name, pid, q, ld(&port.q[q][i]));
 	}
 }
 
 static void
-render_array(struct out *o, const char *group, const struct field *f, size_t n,
+render_array(struct mx_metrics_buf *o, const char *group, const struct field *f, size_t n,
 		size_t stride, size_t base_off)
 {
 	unsigned i, q;
@@ -321,14 +301,14 @@ render_array(struct out *o, const char *group, const struct field *f, size_t n,
 				continue;
 			a = (const _Atomic uint64_t *)(const void *)
 				((const char *)&loops[q] + base_off + i * stride);
-			put(o, "mxedge_dpdk_%s_%s_total{worker=\"%u\"} %" PRIu64 "\n",
+			mx_metrics_put(o, "mxedge_dpdk_%s_%s_total{worker=\"%u\"} %" PRIu64 "\n",
 					group, f[i].name, q, ld(a));
 		}
 	}
 }
 
 static void
-render_net(struct out *o)
+render_net(struct mx_metrics_buf *o)
 {
 	unsigned i, q;
 
@@ -339,32 +319,32 @@ render_net(struct out *o)
 				false);
 		for (q = 0; q < MX_PORT_MAX_QUEUES; q++)
 			if (loop_live(q))
-				put(o, "mxedge_dpdk_net_%s_total{worker=\"%u\"} %" PRIu64 "\n",
+				mx_metrics_put(o, "mxedge_dpdk_net_%s_total{worker=\"%u\"} %" PRIu64 "\n",
 						name, q, ld(&loops[q].net[i]));
 	}
 }
 
 static void
-render_gauges(struct out *o)
+render_gauges(struct mx_metrics_buf *o)
 {
 	unsigned q;
 
 	family(o, "tcp", "connections", "TCP connections held (all states).", true);
 	for (q = 0; q < MX_PORT_MAX_QUEUES; q++)
 		if (loop_live(q))
-			put(o, "mxedge_dpdk_tcp_connections{worker=\"%u\"} %" PRIu64 "\n", q,
+			mx_metrics_put(o, "mxedge_dpdk_tcp_connections{worker=\"%u\"} %" PRIu64 "\n", q,
 					ld(&loops[q].conns));
 	family(o, "tcp", "time_wait", "TIME_WAIT entries held.", true);
 	for (q = 0; q < MX_PORT_MAX_QUEUES; q++)
 		if (loop_live(q))
-			put(o, "mxedge_dpdk_tcp_time_wait{worker=\"%u\"} %" PRIu64 "\n", q,
+			mx_metrics_put(o, "mxedge_dpdk_tcp_time_wait{worker=\"%u\"} %" PRIu64 "\n", q,
 					ld(&loops[q].time_wait));
 }
 
 static const char *const fault_dir[2] = { "rx", "tx" };
 
 static void
-render_fault(struct out *o)
+render_fault(struct mx_metrics_buf *o)
 {
 	bool any = false;
 	unsigned i, q, d;
@@ -381,7 +361,7 @@ render_fault(struct out *o)
 						memory_order_relaxed))
 				continue;
 			for (d = 0; d < 2; d++)
-				put(o, "mxedge_dpdk_fault_%s_total{worker=\"%u\",dir=\"%s\"} %"
+				mx_metrics_put(o, "mxedge_dpdk_fault_%s_total{worker=\"%u\",dir=\"%s\"} %"
 						PRIu64 "\n", fault_fields[i].name, q, fault_dir[d],
 						ld(&loops[q].fault[d][i]));
 		}
@@ -391,7 +371,7 @@ render_fault(struct out *o)
 size_t
 mx_dpdk_metrics_export(void *arg, char *buf, size_t size)
 {
-	struct out o = { buf, size, 0 };
+	struct mx_metrics_buf o = { .buf = buf, .size = size, .len = 0 };
 
 	(void)arg;
 	if (size > 0)
