@@ -41,46 +41,12 @@ from mxit import check, dpdk, keys, proc, scripted
 
 pytestmark = [pytest.mark.dpdk, pytest.mark.slow]
 
-_LINE = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?\r\n"
+def _bodies(tag, n, n_big):
+    return dpdk.bodies(tag, n, n_big, subject=b"impaired")
 
 
-def _bodies(tag, n, n_big, big=10 << 20):
-    """n messages keyed by an X-Test-Id header: n_big of `big` bytes, the
-    rest from a few hundred bytes to ~40 KiB."""
-    bodies = {}
-    for i in range(n):
-        key = b"X-Test-Id: %s-%d\r\n" % (tag.encode(), i)
-        if i < n_big:
-            text = _LINE * (big // len(_LINE))
-        else:
-            text = b"".join(b"session %d line %d\r\n" % (i, j)
-                            for j in range((i * 97) % 1800 + 1))
-        bodies[key] = key + b"Subject: impaired\r\n\r\n" + text
-    return bodies
-
-
-def _send_all(m, bodies, threads=8, timeout=240):
-    """Sends every body in its own smtplib session, `threads` at a time
-    (the big ones first, so they overlap the small ones); then checks the
-    spool holds each one byte-exact."""
-    def send(body):
-        with smtplib.SMTP(m.host, m.port, timeout=timeout) as s:
-            s.ehlo("client.test")
-            s.sendmail("sender@client.test", ["user@example.org"], body)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as ex:
-        futs = [ex.submit(send, b) for b in bodies.values()]
-        _, pending = concurrent.futures.wait(futs, timeout=timeout * 2)
-        assert not pending, "%d session(s) still running" % len(pending)
-        for f in futs:
-            f.result()
-    got = check.spool_messages(m, len(bodies))
-    seen = set()
-    for sp in got:
-        (key,) = [k for k in bodies if sp.data.find(k) >= 0]
-        check.assert_spooled_exact(sp, bodies[key])
-        seen.add(key)
-    assert seen == set(bodies)
+def _send_all(m, msgs, threads=8, timeout=240):
+    dpdk.send_all(m, msgs, threads=threads, timeout=timeout, wait=2)
 
 
 _FAULTS = ("dpdk.fault.loss_pct=5", "dpdk.fault.reorder_pct=25",

@@ -184,35 +184,52 @@ def start(mx, workers=None, metrics=False, **kw):
     return mx.start(transport="dpdk", workers=workers, metrics=metrics, **kw)
 
 
-def many_sessions(m, n=100, threads=8, timeout=60, tag="dpdk-many"):
-    """n SMTP sessions (one message each, sizes from a few hundred bytes
-    to ~40 KiB) from `threads` concurrent smtplib clients; every message
-    must then be in the spool byte-exact."""
-    bodies = {}
+_LINE = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!?\r\n"
+
+
+def bodies(tag, n, n_big=0, big=10 << 20, subject=b"many"):
+    """n messages keyed by an X-Test-Id header: n_big of `big` bytes, the
+    rest from a few hundred bytes to ~40 KiB."""
+    out = {}
     for i in range(n):
         key = b"X-Test-Id: %s-%d\r\n" % (tag.encode(), i)
-        bodies[key] = (key + b"Subject: many\r\n\r\n" +
-                       b"".join(b"session %d line %d\r\n" % (i, j)
-                                for j in range((i * 97) % 1800 + 1)))
+        if i < n_big:
+            text = _LINE * (big // len(_LINE))
+        else:
+            text = b"".join(b"session %d line %d\r\n" % (i, j)
+                            for j in range((i * 97) % 1800 + 1))
+        out[key] = key + b"Subject: " + subject + b"\r\n\r\n" + text
+    return out
 
+
+def send_all(m, msgs, threads=8, timeout=60, wait=4):
+    """Sends every message of `msgs` (from bodies()) in its own smtplib
+    session, `threads` at a time, all within `timeout` * `wait` seconds;
+    then checks the spool holds each one byte-exact."""
     def send(body):
         with smtplib.SMTP(m.host, m.port, timeout=timeout) as s:
             s.ehlo("client.test")
             s.sendmail("sender@client.test", ["user@example.org"], body)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as ex:
-        futs = [ex.submit(send, b) for b in bodies.values()]
-        _, pending = concurrent.futures.wait(futs, timeout=timeout * 4)
+        futs = [ex.submit(send, b) for b in msgs.values()]
+        _, pending = concurrent.futures.wait(futs, timeout=timeout * wait)
         assert not pending, "%d session(s) still running" % len(pending)
         for f in futs:
             f.result()
-    got = check.spool_messages(m, n)
+    got = check.spool_messages(m, len(msgs))
     seen = set()
     for sp in got:
-        (key,) = [k for k in bodies if sp.data.find(k) >= 0]
-        check.assert_spooled_exact(sp, bodies[key])
+        (key,) = [k for k in msgs if sp.data.find(k) >= 0]
+        check.assert_spooled_exact(sp, msgs[key])
         seen.add(key)
-    assert seen == set(bodies)
+    assert seen == set(msgs)
+
+
+def many_sessions(m, n=100, threads=8, timeout=60, tag="dpdk-many"):
+    """n SMTP sessions (one message each, a few hundred bytes to ~40 KiB)
+    from `threads` concurrent smtplib clients, all byte-exact."""
+    send_all(m, bodies(tag, n), threads=threads, timeout=timeout)
 
 
 @contextlib.contextmanager
