@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -330,6 +331,113 @@ tls_name_match(const char *pat, size_t plen, const char *name, size_t nlen)
 		return false;
 	return (size_t)(name + nlen - dot) == plen - 1 &&
 		strncasecmp(dot, pat + 1, plen - 1) == 0;
+}
+
+/* ---- the backend-neutral half of a profile -------------------------------- */
+
+int
+tls_prof_base_init(struct tls_prof_base *q, const struct mx_tls_profile *p,
+		unsigned idx, enum mx_tls_version max_version, char *err, size_t errsize)
+{
+	unsigned i;
+
+	if (p->name != NULL && p->name[0] != '\0')
+		snprintf(q->name, sizeof(q->name), "%s", p->name);
+	else
+		snprintf(q->name, sizeof(q->name), "profile%u", idx + 1);
+	if (p->n_clients > MX_TLS_MAX_MATCH || p->n_sender_domains > MX_TLS_MAX_MATCH ||
+			p->n_ciphers > MX_TLS_MAX_MATCH || p->min_version > max_version ||
+			p->suites > MX_TLS_SUITES_STRONG) {
+		tls_err(err, errsize, "tls profile %s: invalid", q->name);
+		return -EINVAL;
+	}
+	if (p->n_clients == 0 && p->n_sender_domains == 0) {
+		tls_err(err, errsize, "tls profile %s: matches nothing (give clients "
+				"and/or sender_domains)", q->name);
+		return -EINVAL;
+	}
+	for (i = 0; i < p->n_clients; i++) {
+		q->net[i] = p->clients[i];
+		q->prefix[i] = p->client_prefix[i];
+	}
+	q->n_net = p->n_clients;
+	for (i = 0; i < p->n_sender_domains; i++) {
+		q->domains[i] = strdup(p->sender_domains[i] != NULL ? p->sender_domains[i] : "");
+		if (q->domains[i] == NULL)
+			return -ENOMEM;
+		q->n_domains = i + 1;
+	}
+	q->require_tls = p->require_tls;
+	q->min_version = p->min_version;
+	return 0;
+}
+
+int
+tls_prof_base_client(struct tls_prof_base *q, const struct mx_tls_profile *p,
+		char *err, size_t errsize)
+{
+	q->client_cert = p->client_cert;
+	if (p->client_cert > MX_TLS_CLIENT_CERT_REQUIRED) {
+		tls_err(err, errsize, "tls profile %s: invalid client_cert", q->name);
+		return -EINVAL;
+	}
+	if (p->client_cert == MX_TLS_CLIENT_CERT_REQUIRED && p->ca_file == NULL) {
+		tls_err(err, errsize, "tls profile %s: client_cert required needs ca_file "
+				"(the CAs trusted for client certificates)", q->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+tls_prof_base_cert_match(struct tls_prof_base *q, const struct mx_tls_profile *p,
+		char *err, size_t errsize)
+{
+	if (p->cert_match == NULL)
+		return 0;
+	if (strcasecmp(p->cert_match, TLS_SENDER_DOMAIN) == 0) {
+		q->match_sender = true;
+		return 0;
+	}
+	if (!tls_pattern_ok(p->cert_match)) {
+		tls_err(err, errsize, "tls profile %s: cert_match %s is neither a host name, "
+				"a \"*.\" pattern nor sender-domain", q->name, p->cert_match);
+		return -EINVAL;
+	}
+	q->cert_match = strdup(p->cert_match);
+	return q->cert_match == NULL ? -ENOMEM : 0;
+}
+
+void
+tls_prof_base_free(struct tls_prof_base *q)
+{
+	unsigned i;
+
+	for (i = 0; i < q->n_domains; i++)
+		free(q->domains[i]);
+	free(q->cert_match);
+}
+
+bool
+tls_prof_base_by_addr(const struct tls_prof_base *q, const struct mx_addr *addr)
+{
+	unsigned i;
+
+	for (i = 0; i < q->n_net; i++)
+		if (mx_tls_cidr_match(&q->net[i], q->prefix[i], addr))
+			return true;
+	return false;
+}
+
+bool
+tls_prof_base_by_domain(const struct tls_prof_base *q, struct mx_str domain)
+{
+	unsigned i;
+
+	for (i = 0; i < q->n_domains; i++)
+		if (mx_tls_domain_match(q->domains[i], domain))
+			return true;
+	return false;
 }
 
 bool

@@ -123,6 +123,38 @@ bool tls_name_match(const char *pat, size_t plen, const char *name, size_t nlen)
 bool tls_pattern_ok(const char *s);
 #define TLS_SENDER_DOMAIN "sender-domain"
 
+/* The backend-neutral half of a connection profile: what it matches and
+ * what it asks of the client. Each backend's profile struct starts with
+ * one (member b) and adds its library's objects (suites, CA store). */
+struct tls_prof_base {
+	char name[MX_TLS_PROFILE_NAME];
+	struct mx_addr net[MX_TLS_MAX_MATCH];
+	uint8_t prefix[MX_TLS_MAX_MATCH];
+	unsigned n_net;
+	char *domains[MX_TLS_MAX_MATCH];
+	unsigned n_domains;
+	bool require_tls;
+	enum mx_tls_version min_version;
+	enum mx_tls_client_cert client_cert;
+	char *cert_match;           /* NULL, a name pattern */
+	bool match_sender;          /* cert_match: sender-domain */
+};
+
+/* Profile idx's name, matches, require_tls and version floor (at most
+ * max_version, what the backend can do); -EINVAL with the reason in err,
+ * or -ENOMEM. */
+int tls_prof_base_init(struct tls_prof_base *q, const struct mx_tls_profile *p,
+		unsigned idx, enum mx_tls_version max_version, char *err, size_t errsize);
+/* The client_cert mode, checked against the profile's ca_file. */
+int tls_prof_base_client(struct tls_prof_base *q, const struct mx_tls_profile *p,
+		char *err, size_t errsize);
+/* cert_match: a name pattern, or the sender domain. */
+int tls_prof_base_cert_match(struct tls_prof_base *q, const struct mx_tls_profile *p,
+		char *err, size_t errsize);
+void tls_prof_base_free(struct tls_prof_base *q);
+bool tls_prof_base_by_addr(const struct tls_prof_base *q, const struct mx_addr *addr);
+bool tls_prof_base_by_domain(const struct tls_prof_base *q, struct mx_str domain);
+
 /* The MAIL FROM replies (RFC 3207 4, RFC 3463 3.8), counted in ctr; the
  * return is the reply code. See tls.c for why 530 or 550. */
 MX_PRINTF(4, 5)

@@ -45,20 +45,10 @@ struct tls_worker {
 
 /* A profile as the generation keeps it (strings owned). */
 struct tls_prof {
-	char name[MX_TLS_PROFILE_NAME];
-	struct mx_addr net[MX_TLS_MAX_MATCH];
-	uint8_t prefix[MX_TLS_MAX_MATCH];
-	unsigned n_net;
-	char *domains[MX_TLS_MAX_MATCH];
-	unsigned n_domains;
-	bool require_tls;
-	enum mx_tls_version min_version;
-	enum mx_tls_client_cert client_cert;
+	struct tls_prof_base b;     /* matches and requirements (tls.c) */
 	int suites[TLS_MAX_SUITES + 1];
 	mbedtls_x509_crt ca;
 	bool has_ca;
-	char *cert_match;           /* NULL, a name pattern */
-	bool match_sender;          /* cert_match: sender-domain */
 };
 
 /* One generation: certificates, profiles and the per-worker backend

@@ -495,7 +495,7 @@ tls_gen_show(struct tls_mbed_ctx *ctx, const struct tls_gen *g)
 	unsigned i;
 
 	for (i = 0; i < g->n_prof && i < MX_TLS_MAX_PROFILES; i++)
-		prof[i] = g->prof[i].name;
+		prof[i] = g->prof[i].b.name;
 	tls_ctx_show(&ctx->pub, prof, i, g->cf.cert_files, g->days, g->n_certs);
 }
 

@@ -43,35 +43,13 @@
 
 /* ---- matching ------------------------------------------------------------ */
 
-static bool
-prof_by_addr(const struct tls_prof *p, const struct mx_addr *addr)
-{
-	unsigned i;
-
-	for (i = 0; i < p->n_net; i++)
-		if (mx_tls_cidr_match(&p->net[i], p->prefix[i], addr))
-			return true;
-	return false;
-}
-
-static bool
-prof_by_domain(const struct tls_prof *p, struct mx_str domain)
-{
-	unsigned i;
-
-	for (i = 0; i < p->n_domains; i++)
-		if (mx_tls_domain_match(p->domains[i], domain))
-			return true;
-	return false;
-}
-
 int
 tls_prof_by_addr(const struct tls_gen *g, const struct mx_addr *addr)
 {
 	unsigned i;
 
 	for (i = 0; i < g->n_prof; i++)
-		if (prof_by_addr(&g->prof[i], addr))
+		if (tls_prof_base_by_addr(&g->prof[i].b, addr))
 			return (int)i;
 	return -1;
 }
@@ -133,7 +111,7 @@ tls_verify_name(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
 	const struct tls_prof *p = arg;
 
-	if (depth == 0 && !crt_any_name(crt, name_fits_pattern, p->cert_match))
+	if (depth == 0 && !crt_any_name(crt, name_fits_pattern, p->b.cert_match))
 		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
 	return 0;
 }
@@ -155,7 +133,7 @@ prof_suites(struct tls_prof *q, const struct mx_tls_profile *p, char *err, size_
 		if (id == 0) {
 			tls_err(err, errsize, "tls profile %s: unknown cipher suite %s "
 					"(IANA names as mbedTLS spells them, e.g. "
-					"TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256)", q->name,
+					"TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256)", q->b.name,
 					p->ciphers[i] != NULL ? p->ciphers[i] : "(null)");
 			return -EINVAL;
 		}
@@ -171,77 +149,33 @@ prof_cert(struct tls_prof *q, const struct mx_tls_profile *p, char *err, size_t 
 	char msg[128];
 	int rc;
 
-	q->client_cert = p->client_cert;
-	if (p->client_cert > MX_TLS_CLIENT_CERT_REQUIRED) {
-		tls_err(err, errsize, "tls profile %s: invalid client_cert", q->name);
-		return -EINVAL;
-	}
-	if (p->client_cert == MX_TLS_CLIENT_CERT_REQUIRED && p->ca_file == NULL) {
-		tls_err(err, errsize, "tls profile %s: client_cert required needs ca_file "
-				"(the CAs trusted for client certificates)", q->name);
-		return -EINVAL;
-	}
+	rc = tls_prof_base_client(&q->b, p, err, errsize);
+	if (rc < 0)
+		return rc;
 	if (p->ca_file != NULL) {
 		mbedtls_x509_crt_init(&q->ca);
 		q->has_ca = true;
 		rc = mbedtls_x509_crt_parse_file(&q->ca, p->ca_file);
 		if (rc != 0) {
 			mbedtls_strerror(rc, msg, sizeof(msg));
-			tls_err(err, errsize, "tls profile %s: ca_file %s: %s", q->name,
+			tls_err(err, errsize, "tls profile %s: ca_file %s: %s", q->b.name,
 					p->ca_file, rc > 0 ? "some certificates did not parse" : msg);
 			return (rc == MBEDTLS_ERR_X509_FILE_IO_ERROR ||
 					rc == MBEDTLS_ERR_PK_FILE_IO_ERROR) ? -ENOENT : -EINVAL;
 		}
 	}
-	if (p->cert_match == NULL)
-		return 0;
-	if (strcasecmp(p->cert_match, TLS_SENDER_DOMAIN) == 0) {
-		q->match_sender = true;
-		return 0;
-	}
-	if (!tls_pattern_ok(p->cert_match)) {
-		tls_err(err, errsize, "tls profile %s: cert_match %s is neither a host name, "
-				"a \"*.\" pattern nor sender-domain", q->name, p->cert_match);
-		return -EINVAL;
-	}
-	q->cert_match = strdup(p->cert_match);
-	return q->cert_match == NULL ? -ENOMEM : 0;
+	return tls_prof_base_cert_match(&q->b, p, err, errsize);
 }
 
 static int
 prof_one(struct tls_prof *q, const struct mx_tls_profile *p, unsigned idx,
 		char *err, size_t errsize)
 {
-	unsigned i;
+	int rc;
 
-	if (p->name != NULL && p->name[0] != '\0')
-		snprintf(q->name, sizeof(q->name), "%s", p->name);
-	else
-		snprintf(q->name, sizeof(q->name), "profile%u", idx + 1);
-	if (p->n_clients > MX_TLS_MAX_MATCH || p->n_sender_domains > MX_TLS_MAX_MATCH ||
-			p->n_ciphers > MX_TLS_MAX_MATCH || p->min_version > MX_TLS_V1_2 ||
-			p->suites > MX_TLS_SUITES_STRONG) {
-		tls_err(err, errsize, "tls profile %s: invalid", q->name);
-		return -EINVAL;
-	}
-	if (p->n_clients == 0 && p->n_sender_domains == 0) {
-		tls_err(err, errsize, "tls profile %s: matches nothing (give clients "
-				"and/or sender_domains)", q->name);
-		return -EINVAL;
-	}
-	for (i = 0; i < p->n_clients; i++) {
-		q->net[i] = p->clients[i];
-		q->prefix[i] = p->client_prefix[i];
-	}
-	q->n_net = p->n_clients;
-	for (i = 0; i < p->n_sender_domains; i++) {
-		q->domains[i] = strdup(p->sender_domains[i] != NULL ? p->sender_domains[i] : "");
-		if (q->domains[i] == NULL)
-			return -ENOMEM;
-		q->n_domains = i + 1;
-	}
-	q->require_tls = p->require_tls;
-	q->min_version = p->min_version;
+	rc = tls_prof_base_init(&q->b, p, idx, MX_TLS_V1_2, err, errsize);
+	if (rc < 0)
+		return rc;
 	if (prof_suites(q, p, err, errsize) < 0)
 		return -EINVAL;
 	return prof_cert(q, p, err, errsize);
@@ -264,7 +198,7 @@ tls_prof_build(struct tls_gen *g, const struct mx_tls_policy *policy,
 		rc = prof_one(&g->prof[i], &policy->profiles[i], i, err, errsize);
 		if (rc < 0)
 			return rc;
-		if (g->prof[i].client_cert != MX_TLS_CLIENT_CERT_NONE && g->prof[i].n_domains > 0)
+		if (g->prof[i].b.client_cert != MX_TLS_CLIENT_CERT_NONE && g->prof[i].b.n_domains > 0)
 			g->sender_cert = true;
 	}
 	return 0;
@@ -273,16 +207,14 @@ tls_prof_build(struct tls_gen *g, const struct mx_tls_policy *policy,
 void
 tls_prof_free(struct tls_gen *g)
 {
-	unsigned i, j;
+	unsigned i;
 
 	for (i = 0; i < g->n_prof; i++) {
 		struct tls_prof *q = &g->prof[i];
 
-		for (j = 0; j < q->n_domains; j++)
-			free(q->domains[j]);
+		tls_prof_base_free(&q->b);
 		if (q->has_ca)
 			mbedtls_x509_crt_free(&q->ca);
-		free(q->cert_match);
 	}
 	free(g->prof);
 	g->prof = NULL;
@@ -303,15 +235,15 @@ tls_prof_conf(struct tls_gen *g, int i, mbedtls_ssl_config *c)
 		return 0;
 	p = &g->prof[i];
 	mbedtls_ssl_conf_min_version(c, MBEDTLS_SSL_MAJOR_VERSION_3,
-			tls_minor(p->min_version));
+			tls_minor(p->b.min_version));
 	mbedtls_ssl_conf_ciphersuites(c, p->suites);
-	if (p->client_cert == MX_TLS_CLIENT_CERT_REQUIRED)
+	if (p->b.client_cert == MX_TLS_CLIENT_CERT_REQUIRED)
 		mbedtls_ssl_conf_authmode(c, MBEDTLS_SSL_VERIFY_REQUIRED);
-	else if (p->client_cert == MX_TLS_CLIENT_CERT_OPTIONAL)
+	else if (p->b.client_cert == MX_TLS_CLIENT_CERT_OPTIONAL)
 		mbedtls_ssl_conf_authmode(c, MBEDTLS_SSL_VERIFY_OPTIONAL);
 	if (p->has_ca)
 		mbedtls_ssl_conf_ca_chain(c, &p->ca, NULL);
-	if (p->cert_match != NULL)
+	if (p->b.cert_match != NULL)
 		mbedtls_ssl_conf_verify(c, tls_verify_name, p);
 	return 0;
 }
@@ -416,13 +348,13 @@ pol_cert(struct tls_mbed_ctx *ctx, struct pol_check *k, const mbedtls_ssl_contex
 				NULL, NULL) != 0)
 		return pol_refuse(k, &ps->refused_bad_client_cert,
 				"550 5.7.0 Client certificate not trusted for %s", k->who);
-	if (k->p->match_sender && (domain.len == 0 ||
+	if (k->p->b.match_sender && (domain.len == 0 ||
 				!crt_any_name(crt, name_covers_domain, &domain)))
 		return pol_refuse(k, &ps->refused_cert_mismatch,
 				"550 5.7.0 Client certificate does not name the sender domain %s",
 				k->who);
-	if (k->p->cert_match != NULL && !crt_any_name(crt, name_fits_pattern,
-				k->p->cert_match))
+	if (k->p->b.cert_match != NULL && !crt_any_name(crt, name_fits_pattern,
+				k->p->b.cert_match))
 		return pol_refuse(k, &ps->refused_cert_mismatch,
 				"550 5.7.0 Client certificate does not match the name required "
 				"for %s", k->who);
@@ -445,14 +377,14 @@ pol_tls(struct tls_mbed_ctx *ctx, struct pol_check *k, const mbedtls_ssl_context
 	struct mx_tls_policy_stats *ps = &ctx->pub.pstats;
 	const char *suite = mbedtls_ssl_get_ciphersuite(ssl);
 
-	if (ssl->minor_ver < tls_minor(k->p->min_version))
+	if (ssl->minor_ver < tls_minor(k->p->b.min_version))
 		return pol_refuse(k, &ps->refused_version, "550 5.7.0 TLS version %s is "
 				"below the %s required for %s", mbedtls_ssl_get_version(ssl),
-				tls_version_name(k->p->min_version), k->who);
+				tls_version_name(k->p->b.min_version), k->who);
 	if (suite == NULL || !suite_in(k->p->suites, mbedtls_ssl_get_ciphersuite_id(suite)))
 		return pol_refuse(k, &ps->refused_cipher, "550 5.7.0 TLS cipher suite %s "
 				"is not allowed for %s", suite != NULL ? suite : "(none)", k->who);
-	if (k->p->client_cert != MX_TLS_CLIENT_CERT_REQUIRED)
+	if (k->p->b.client_cert != MX_TLS_CLIENT_CERT_REQUIRED)
 		return 0;
 	return pol_cert(ctx, k, ssl, same_prof, domain);
 }
@@ -478,7 +410,8 @@ tls_mbed_policy_mail(struct mx_tls_ctx *pub, struct mx_stream *st, struct mx_str
 	}
 	mx_stream_peer(st, &peer);
 	for (i = 0; i < g->n_prof; i++)
-		if (prof_by_addr(&g->prof[i], &peer) || prof_by_domain(&g->prof[i], domain))
+		if (tls_prof_base_by_addr(&g->prof[i].b, &peer) ||
+				tls_prof_base_by_domain(&g->prof[i].b, domain))
 			break;
 	if (i == g->n_prof) {
 		bump(ssl != NULL ? &ctx->pub.pstats.mail_tls[0] : &ctx->pub.pstats.mail_plain[0]);
@@ -486,13 +419,13 @@ tls_mbed_policy_mail(struct mx_tls_ctx *pub, struct mx_stream *st, struct mx_str
 	}
 	k.p = &g->prof[i];
 	bump(ssl != NULL ? &ctx->pub.pstats.mail_tls[i + 1] : &ctx->pub.pstats.mail_plain[i + 1]);
-	if (prof_by_domain(k.p, domain))
+	if (tls_prof_base_by_domain(&k.p->b, domain))
 		mx_printable(k.who, sizeof(k.who), domain.p, domain.len);
 	else
 		snprintf(k.who, sizeof(k.who), "your address");
 	if (ssl != NULL)
 		return pol_tls(ctx, &k, ssl, conn_prof == (int)i, domain);
-	if (k.p->require_tls || k.p->client_cert == MX_TLS_CLIENT_CERT_REQUIRED)
+	if (k.p->b.require_tls || k.p->b.client_cert == MX_TLS_CLIENT_CERT_REQUIRED)
 		return pol_refuse(&k, &ctx->pub.pstats.refused_plain, "530 5.7.0 Must issue a "
 				"STARTTLS command first (TLS required for %s)", k.who);
 	return 0;

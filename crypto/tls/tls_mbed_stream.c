@@ -723,7 +723,7 @@ tls_mbed_stream_info(const struct mx_stream *st, struct mx_tls_info *out)
 	if (crt != NULL)
 		tls_peer_info(crt, out);
 	if (t->prof >= 0) {
-		out->profile = t->gen->prof[t->prof].name;
+		out->profile = t->gen->prof[t->prof].b.name;
 		out->peer_verified = crt != NULL && t->gen->prof[t->prof].has_ca &&
 			mbedtls_ssl_get_verify_result(&t->ssl) == 0;
 	}

@@ -47,23 +47,13 @@ struct ossl_gen;
  * strings owned). ids[] are the IANA suite numbers the profile allows,
  * TLS 1.3 ones included, for the MAIL FROM check. */
 struct ossl_prof {
-	char name[MX_TLS_PROFILE_NAME];
-	struct mx_addr net[MX_TLS_MAX_MATCH];
-	uint8_t prefix[MX_TLS_MAX_MATCH];
-	unsigned n_net;
-	char *domains[MX_TLS_MAX_MATCH];
-	unsigned n_domains;
-	bool require_tls;
-	enum mx_tls_version min_version;
-	enum mx_tls_client_cert client_cert;
+	struct tls_prof_base b;      /* matches and requirements (tls.c) */
 	char *list12;                /* OpenSSL cipher list, TLS 1.2 and below */
 	char *list13;                /* TLS 1.3 ciphersuites; NULL: OpenSSL's */
 	bool no13;                   /* named suites without a TLS 1.3 one */
 	uint16_t ids[OSSL_PROF_SUITES];
 	unsigned n_ids;
 	char *ca_file;               /* NULL: none */
-	char *cert_match;            /* NULL, a name pattern */
-	bool match_sender;           /* cert_match: sender-domain */
 };
 
 /* Per worker: only that worker's thread touches it after create.

@@ -609,7 +609,7 @@ ossl_gen_publish(struct tls_ossl_ctx *ctx, struct ossl_gen *g)
 		ossl_gen_put(old);
 	}
 	for (i = 0; i < g->n_prof && i < MX_TLS_MAX_PROFILES; i++)
-		names[i] = g->prof[i].name;
+		names[i] = g->prof[i].b.name;
 	tls_ctx_show(&ctx->pub, names, i, g->cf.cert_files, g->days, g->n_certs);
 	old = ctx->gen;
 	ctx->gen = g;

@@ -55,35 +55,13 @@ static const struct {
 
 /* ---- matching --------------------------------------------------------------- */
 
-static bool
-prof_by_addr(const struct ossl_prof *p, const struct mx_addr *addr)
-{
-	unsigned i;
-
-	for (i = 0; i < p->n_net; i++)
-		if (mx_tls_cidr_match(&p->net[i], p->prefix[i], addr))
-			return true;
-	return false;
-}
-
-static bool
-prof_by_domain(const struct ossl_prof *p, struct mx_str domain)
-{
-	unsigned i;
-
-	for (i = 0; i < p->n_domains; i++)
-		if (mx_tls_domain_match(p->domains[i], domain))
-			return true;
-	return false;
-}
-
 int
 ossl_prof_by_addr(const struct ossl_gen *g, const struct mx_addr *addr)
 {
 	unsigned i;
 
 	for (i = 0; i < g->n_prof; i++)
-		if (prof_by_addr(&g->prof[i], addr))
+		if (tls_prof_base_by_addr(&g->prof[i].b, addr))
 			return (int)i;
 	return -1;
 }
@@ -156,13 +134,13 @@ ossl_verify_cb(int ok, X509_STORE_CTX *xs)
 	if (ssl == NULL)
 		return ok;
 	p = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	if (p == NULL || p->client_cert != MX_TLS_CLIENT_CERT_REQUIRED)
+	if (p == NULL || p->b.client_cert != MX_TLS_CLIENT_CERT_REQUIRED)
 		return 1;
 	if (!ok)
 		return 0;
-	if (X509_STORE_CTX_get_error_depth(xs) == 0 && p->cert_match != NULL &&
+	if (X509_STORE_CTX_get_error_depth(xs) == 0 && p->b.cert_match != NULL &&
 			!ossl_any_name(X509_STORE_CTX_get_current_cert(xs), name_fits_pattern,
-				p->cert_match)) {
+				p->b.cert_match)) {
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH);
 		return 0;
 	}
@@ -224,14 +202,14 @@ prof_named(struct ossl_prof *q, const struct mx_tls_profile *p, SSL_CTX *tmp,
 					sizeof(l12)) < 0) {
 			tls_err(err, errsize, "tls profile %s: unknown cipher suite %s "
 					"(IANA names as mbedTLS spells them, e.g. "
-					"TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256)", q->name,
+					"TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256)", q->b.name,
 					p->ciphers[i] != NULL ? p->ciphers[i] : "(null)");
 			return -EINVAL;
 		}
 	}
 	if (l13[0] == '\0' && p->min_version == MX_TLS_V1_3) {
 		tls_err(err, errsize, "tls profile %s: min_version 1.3 but no TLS 1.3 "
-				"suite in ciphers", q->name);
+				"suite in ciphers", q->b.name);
 		return -EINVAL;
 	}
 	if (l12[0] == '\0')
@@ -289,7 +267,7 @@ prof_ca(struct ossl_prof *q, const char *file, char *err, size_t errsize)
 
 	f = fopen(file, "r");
 	if (f == NULL) {
-		tls_err(err, errsize, "tls profile %s: ca_file %s: %s", q->name, file,
+		tls_err(err, errsize, "tls profile %s: ca_file %s: %s", q->b.name, file,
 				strerror(errno));
 		return -ENOENT;
 	}
@@ -302,7 +280,7 @@ prof_ca(struct ossl_prof *q, const char *file, char *err, size_t errsize)
 	ERR_clear_error();
 	if (!ok) {
 		tls_err(err, errsize, "tls profile %s: ca_file %s: no certificate parsed",
-				q->name, file);
+				q->b.name, file);
 		return -EINVAL;
 	}
 	q->ca_file = strdup(file);
@@ -314,71 +292,26 @@ prof_cert(struct ossl_prof *q, const struct mx_tls_profile *p, char *err, size_t
 {
 	int rc;
 
-	q->client_cert = p->client_cert;
-	if (p->client_cert > MX_TLS_CLIENT_CERT_REQUIRED) {
-		tls_err(err, errsize, "tls profile %s: invalid client_cert", q->name);
-		return -EINVAL;
-	}
-	if (p->client_cert == MX_TLS_CLIENT_CERT_REQUIRED && p->ca_file == NULL) {
-		tls_err(err, errsize, "tls profile %s: client_cert required needs ca_file "
-				"(the CAs trusted for client certificates)", q->name);
-		return -EINVAL;
-	}
+	rc = tls_prof_base_client(&q->b, p, err, errsize);
+	if (rc < 0)
+		return rc;
 	if (p->ca_file != NULL) {
 		rc = prof_ca(q, p->ca_file, err, errsize);
 		if (rc < 0)
 			return rc;
 	}
-	if (p->cert_match == NULL)
-		return 0;
-	if (strcasecmp(p->cert_match, TLS_SENDER_DOMAIN) == 0) {
-		q->match_sender = true;
-		return 0;
-	}
-	if (!tls_pattern_ok(p->cert_match)) {
-		tls_err(err, errsize, "tls profile %s: cert_match %s is neither a host name, "
-				"a \"*.\" pattern nor sender-domain", q->name, p->cert_match);
-		return -EINVAL;
-	}
-	q->cert_match = strdup(p->cert_match);
-	return q->cert_match == NULL ? -ENOMEM : 0;
+	return tls_prof_base_cert_match(&q->b, p, err, errsize);
 }
 
 static int
 prof_one(struct ossl_prof *q, const struct mx_tls_profile *p, unsigned idx,
 		char *err, size_t errsize)
 {
-	unsigned i;
 	int rc;
 
-	if (p->name != NULL && p->name[0] != '\0')
-		snprintf(q->name, sizeof(q->name), "%s", p->name);
-	else
-		snprintf(q->name, sizeof(q->name), "profile%u", idx + 1);
-	if (p->n_clients > MX_TLS_MAX_MATCH || p->n_sender_domains > MX_TLS_MAX_MATCH ||
-			p->n_ciphers > MX_TLS_MAX_MATCH || p->min_version > MX_TLS_V1_3 ||
-			p->suites > MX_TLS_SUITES_STRONG) {
-		tls_err(err, errsize, "tls profile %s: invalid", q->name);
-		return -EINVAL;
-	}
-	if (p->n_clients == 0 && p->n_sender_domains == 0) {
-		tls_err(err, errsize, "tls profile %s: matches nothing (give clients "
-				"and/or sender_domains)", q->name);
-		return -EINVAL;
-	}
-	for (i = 0; i < p->n_clients; i++) {
-		q->net[i] = p->clients[i];
-		q->prefix[i] = p->client_prefix[i];
-	}
-	q->n_net = p->n_clients;
-	for (i = 0; i < p->n_sender_domains; i++) {
-		q->domains[i] = strdup(p->sender_domains[i] != NULL ? p->sender_domains[i] : "");
-		if (q->domains[i] == NULL)
-			return -ENOMEM;
-		q->n_domains = i + 1;
-	}
-	q->require_tls = p->require_tls;
-	q->min_version = p->min_version;
+	rc = tls_prof_base_init(&q->b, p, idx, MX_TLS_V1_3, err, errsize);
+	if (rc < 0)
+		return rc;
 	rc = prof_suites(q, p, err, errsize);
 	if (rc < 0)
 		return rc;
@@ -406,7 +339,7 @@ ossl_prof_build(struct ossl_gen *g, const struct mx_tls_policy *policy,
 		rc = prof_one(&g->prof[i], &policy->profiles[i], i, err, errsize);
 		if (rc < 0)
 			return rc;
-		if (g->prof[i].client_cert != MX_TLS_CLIENT_CERT_NONE && g->prof[i].n_domains > 0)
+		if (g->prof[i].b.client_cert != MX_TLS_CLIENT_CERT_NONE && g->prof[i].b.n_domains > 0)
 			g->sender_cert = true;
 	}
 	return 0;
@@ -415,17 +348,15 @@ ossl_prof_build(struct ossl_gen *g, const struct mx_tls_policy *policy,
 void
 ossl_prof_free(struct ossl_gen *g)
 {
-	unsigned i, j;
+	unsigned i;
 
 	for (i = 0; i < g->n_prof; i++) {
 		struct ossl_prof *q = &g->prof[i];
 
-		for (j = 0; j < q->n_domains; j++)
-			free(q->domains[j]);
+		tls_prof_base_free(&q->b);
 		free(q->list12);
 		free(q->list13);
 		free(q->ca_file);
-		free(q->cert_match);
 	}
 	free(g->prof);
 	g->prof = NULL;
@@ -438,9 +369,9 @@ prof_verify(const struct ossl_prof *p, SSL_CTX *c)
 	STACK_OF(X509_NAME) *names;
 	int mode = SSL_VERIFY_PEER;
 
-	if (p->client_cert == MX_TLS_CLIENT_CERT_REQUIRED)
+	if (p->b.client_cert == MX_TLS_CLIENT_CERT_REQUIRED)
 		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-	if (p->client_cert != MX_TLS_CLIENT_CERT_NONE)
+	if (p->b.client_cert != MX_TLS_CLIENT_CERT_NONE)
 		SSL_CTX_set_verify(c, mode, ossl_verify_cb);
 	if (p->ca_file == NULL)
 		return 0;
@@ -472,7 +403,7 @@ ossl_prof_conf(struct ossl_gen *g, int i, SSL_CTX *c)
 	SSL_CTX_set_app_data(c, (void *)(uintptr_t)p);
 	n = snprintf((char *)sid, sizeof(sid), "mxedge-p%d", i);
 	if (SSL_CTX_set_session_id_context(c, sid, (unsigned)n) != 1 ||
-			SSL_CTX_set_min_proto_version(c, ossl_version(p->min_version)) != 1 ||
+			SSL_CTX_set_min_proto_version(c, ossl_version(p->b.min_version)) != 1 ||
 			SSL_CTX_set_cipher_list(c, p->list12) != 1)
 		return -EINVAL;
 	if (p->no13 && SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION) != 1)
@@ -582,13 +513,13 @@ pol_cert(struct tls_ossl_ctx *ctx, struct pol_check *k, const SSL *ssl,
 	if (!verified && !pol_trusted(k, ssl, crt))
 		return pol_refuse(k, &ps->refused_bad_client_cert,
 				"550 5.7.0 Client certificate not trusted for %s", k->who);
-	if (k->p->match_sender && (domain.len == 0 ||
+	if (k->p->b.match_sender && (domain.len == 0 ||
 				!ossl_any_name(crt, name_covers_domain, &domain)))
 		return pol_refuse(k, &ps->refused_cert_mismatch,
 				"550 5.7.0 Client certificate does not name the sender domain %s",
 				k->who);
-	if (k->p->cert_match != NULL && !ossl_any_name(crt, name_fits_pattern,
-				k->p->cert_match))
+	if (k->p->b.cert_match != NULL && !ossl_any_name(crt, name_fits_pattern,
+				k->p->b.cert_match))
 		return pol_refuse(k, &ps->refused_cert_mismatch,
 				"550 5.7.0 Client certificate does not match the name required "
 				"for %s", k->who);
@@ -614,14 +545,14 @@ pol_tls(struct tls_ossl_ctx *ctx, struct pol_check *k, struct mx_stream *st,
 	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
 	const char *name = ossl_stream_cipher(st);
 
-	if (SSL_version(ssl) < ossl_version(k->p->min_version))
+	if (SSL_version(ssl) < ossl_version(k->p->b.min_version))
 		return pol_refuse(k, &ps->refused_version, "550 5.7.0 TLS version %s is "
 				"below the %s required for %s", ossl_version_name(SSL_version(ssl)),
-				tls_version_name(k->p->min_version), k->who);
+				tls_version_name(k->p->b.min_version), k->who);
 	if (c == NULL || !suite_in(k->p, SSL_CIPHER_get_protocol_id(c)))
 		return pol_refuse(k, &ps->refused_cipher, "550 5.7.0 TLS cipher suite %s "
 				"is not allowed for %s", name != NULL ? name : "(none)", k->who);
-	if (k->p->client_cert != MX_TLS_CLIENT_CERT_REQUIRED)
+	if (k->p->b.client_cert != MX_TLS_CLIENT_CERT_REQUIRED)
 		return 0;
 	return pol_cert(ctx, k, ssl, same_prof && SSL_get_verify_result(ssl) == X509_V_OK,
 			domain);
@@ -647,7 +578,8 @@ tls_ossl_policy_mail(struct mx_tls_ctx *pub, struct mx_stream *st, struct mx_str
 		g = ossl_gen_adopt(ctx, wid);
 	mx_stream_peer(st, &peer);
 	for (i = 0; i < g->n_prof; i++)
-		if (prof_by_addr(&g->prof[i], &peer) || prof_by_domain(&g->prof[i], domain))
+		if (tls_prof_base_by_addr(&g->prof[i].b, &peer) ||
+				tls_prof_base_by_domain(&g->prof[i].b, domain))
 			break;
 	if (i == g->n_prof) {
 		atomic_fetch_add_explicit(ssl != NULL ? &pub->pstats.mail_tls[0] :
@@ -659,13 +591,13 @@ tls_ossl_policy_mail(struct mx_tls_ctx *pub, struct mx_stream *st, struct mx_str
 	k.idx = (int)i;
 	atomic_fetch_add_explicit(ssl != NULL ? &pub->pstats.mail_tls[i + 1] :
 			&pub->pstats.mail_plain[i + 1], 1, memory_order_relaxed);
-	if (prof_by_domain(k.p, domain))
+	if (tls_prof_base_by_domain(&k.p->b, domain))
 		mx_printable(k.who, sizeof(k.who), domain.p, domain.len);
 	else
 		snprintf(k.who, sizeof(k.who), "your address");
 	if (ssl != NULL)
 		return pol_tls(ctx, &k, st, ssl, conn_prof == (int)i, domain);
-	if (k.p->require_tls || k.p->client_cert == MX_TLS_CLIENT_CERT_REQUIRED)
+	if (k.p->b.require_tls || k.p->b.client_cert == MX_TLS_CLIENT_CERT_REQUIRED)
 		return pol_refuse(&k, &pub->pstats.refused_plain, "530 5.7.0 Must issue a "
 				"STARTTLS command first (TLS required for %s)", k.who);
 	return 0;

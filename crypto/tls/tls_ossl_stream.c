@@ -714,7 +714,7 @@ tls_ossl_stream_info(const struct mx_stream *st, struct mx_tls_info *out)
 	if (crt != NULL)
 		ossl_peer_info(crt, out);
 	if (t->prof >= 0) {
-		out->profile = t->gen->prof[t->prof].name;
+		out->profile = t->gen->prof[t->prof].b.name;
 		out->peer_verified = crt != NULL && t->gen->prof[t->prof].ca_file != NULL &&
 			SSL_get_verify_result(t->ssl) == X509_V_OK;
 	}
