@@ -33,6 +33,7 @@
 #include "mx_net.h"
 #include "mx_pktio.h"
 #include "mx_port.h"
+#include "port_testenv.h"
 #include "mx_stream.h"
 #include "mx_tcp.h"
 
@@ -940,25 +941,17 @@ main(void)
 		cmocka_unit_test(test_two_workers_handoff),
 		cmocka_unit_test(test_two_workers_arp_shared),
 	};
-	char args[256], dir[128];
 	int rc;
 
-	snprintf(args, sizeof(args), "-l 0 --no-huge --no-pci -m 128 --no-shconf "
-			"--no-telemetry --file-prefix mxtest%d --log-level=*:error", (int)getpid());
-	if (mx_port_eal_init("dpdk_test", args) < 0) {
-		fprintf(stderr, "SKIP: the DPDK EAL cannot start here (%s)\n", args);
-		return 77;
-	}
-	pool = rte_pktmbuf_pool_create("dpdk_test", 2047, MX_PORT_POOL_CACHE, 0,
-			RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	rc = port_testenv_start("dpdk_test", "");
+	if (rc != 0)
+		return rc;
+	pool = port_testenv_pool("dpdk_test", 2047, RTE_MBUF_DEFAULT_BUF_SIZE);
 	if (pool == NULL) {
-		fprintf(stderr, "SKIP: no memory for an mbuf pool\n");
-		return 77;
+		port_testenv_end(NULL);
+		return PORT_TESTENV_SKIP;
 	}
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rte_mempool_free(pool);
-	mx_port_eal_cleanup();
-	snprintf(dir, sizeof(dir), "/var/run/dpdk/mxtest%d", (int)getpid());
-	(void)rmdir(dir);
+	port_testenv_end(pool);
 	return rc;
 }

@@ -23,6 +23,7 @@
 
 #include "mx_pktio.h"
 #include "mx_port.h"
+#include "port_testenv.h"
 
 #define POOL_SIZE 8191u
 #define RATE_FRAMES 100000u
@@ -478,25 +479,17 @@ main(void)
 		cmocka_unit_test(test_fault_delay_cap),
 		cmocka_unit_test(test_ethdev_backend),
 	};
-	char args[256], dir[128];
 	int rc;
 
-	snprintf(args, sizeof(args), "-l 0 --no-huge --no-pci -m 128 --no-shconf "
-			"--no-telemetry --file-prefix mxtest%d --log-level=*:error "
-			"--vdev=net_ring_pk", (int)getpid());
-	if (mx_port_eal_init("pktio_test", args) < 0) {
-		fprintf(stderr, "SKIP: the DPDK EAL cannot start here (%s)\n", args);
-		return 77;
-	}
-	pool = rte_pktmbuf_pool_create("pktio_test", POOL_SIZE, MX_PORT_POOL_CACHE, 0, 512, 0);
+	rc = port_testenv_start("pktio_test", "--vdev=net_ring_pk");
+	if (rc != 0)
+		return rc;
+	pool = port_testenv_pool("pktio_test", POOL_SIZE, 512);
 	if (pool == NULL) {
-		fprintf(stderr, "SKIP: no memory for an mbuf pool\n");
-		return 77;
+		port_testenv_end(NULL);
+		return PORT_TESTENV_SKIP;
 	}
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rte_mempool_free(pool);
-	mx_port_eal_cleanup();
-	snprintf(dir, sizeof(dir), "/var/run/dpdk/mxtest%d", (int)getpid());
-	(void)rmdir(dir);
+	port_testenv_end(pool);
 	return rc;
 }

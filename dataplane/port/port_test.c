@@ -23,6 +23,7 @@
 #include <rte_mempool.h>
 
 #include "mx_port.h"
+#include "port_testenv.h"
 
 struct split_case {
 	const char *in;
@@ -235,19 +236,12 @@ main(void)
 		cmocka_unit_test(test_null_two_queues),
 		cmocka_unit_test(test_ring_round_trip),
 	};
-	char args[512], dir[128];
 	int rc;
 
-	snprintf(args, sizeof(args), "-l 0 --no-huge --no-pci -m 128 --no-shconf "
-			"--no-telemetry --file-prefix mxtest%d --log-level=*:error "
-			"--vdev=net_null0 --vdev=net_ring0", (int)getpid());
-	if (mx_port_eal_init("port_test", args) < 0) {
-		fprintf(stderr, "SKIP: the DPDK EAL cannot start here (%s)\n", args);
-		return 77;
-	}
+	rc = port_testenv_start("port_test", "--vdev=net_null0 --vdev=net_ring0");
+	if (rc != 0)
+		return rc;
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	mx_port_eal_cleanup();
-	snprintf(dir, sizeof(dir), "/var/run/dpdk/mxtest%d", (int)getpid());
-	(void)rmdir(dir);
+	port_testenv_end(NULL);
 	return rc;
 }
