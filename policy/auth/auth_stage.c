@@ -434,6 +434,9 @@ mx_auth_stage_metrics(void *arg, char *buf, size_t size)
 			d->servfail);
 	put_counter(&o, "auth_dns_answers_total", NULL, "status=\"timeout\"",
 			d->timeouts);
+	put_counter(&o, "auth_dns_repaired_total",
+			"Verifier DNS answers libunbound refused whole, read from its answer packet.",
+			NULL, d->repaired);
 	put_counter(&o, "auth_dns_evictions_total",
 			"Verifier DNS cache entries evicted to stay within bounds.", NULL, d->evictions);
 	return o.len;

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,6 +350,135 @@ decode_rdata(uint16_t type, const uint8_t *p, size_t len, uint8_t *dst,
 	}
 }
 
+/* ---- reading a response packet (RFC 1035 4.1) ---- */
+
+#define PKT_HDR 12
+#define PKT_CLASS_IN 1
+/* A name follows at most this many compression pointers, each to an
+ * earlier offset: with the 255-octet bound on the name itself, a hostile
+ * chain of pointers stays finite. */
+#define PKT_MAX_HOPS 128
+
+static uint16_t
+pkt_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Reads the name at *off, following compression pointers (RFC 1035
+ * 4.1.4), and moves *off past it. The uncompressed wire form goes to
+ * out (at most MX_DNS_NAME_MAX + 1 octets) when out is not NULL.
+ * Returns its length, or -1 when malformed. */
+static int
+pkt_name(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out)
+{
+	size_t at = *off, o = 0, end = 0;
+	unsigned hops = 0;
+
+	for (;;) {
+		uint8_t l;
+
+		if (at >= len)
+			return -1;
+		l = pkt[at];
+		if ((l & 0xc0) == 0xc0) {
+			size_t to;
+
+			if (at + 1 >= len || ++hops > PKT_MAX_HOPS)
+				return -1;
+			to = (size_t)(l & 0x3f) << 8 | pkt[at + 1];
+			if (end == 0)
+				end = at + 2;
+			if (to >= at)
+				return -1;
+			at = to;
+			continue;
+		}
+		if ((l & 0xc0) != 0 || at + 1 + l > len || o + 1 + l > MX_DNS_NAME_MAX)
+			return -1;
+		if (out != NULL)
+			memcpy(out + o, pkt + at, 1u + l);
+		o += 1u + l;
+		at += 1u + l;
+		if (l == 0)
+			break;
+	}
+	*off = end != 0 ? end : at;
+	return (int)o;
+}
+
+/* Takes one RR's rdata into out->rdata[out->n]: as it is, or with its
+ * name expanded for the types that may compress one (RFC 3597 4). */
+static int
+pkt_take(const uint8_t *pkt, size_t len, size_t rd, size_t rdlen, uint16_t type,
+		struct mx_dns_packet *out, size_t *names_used)
+{
+	uint8_t *dst = out->names + *names_used;
+	size_t off = rd, pre = type == MX_DNS_MX ? 2 : 0;
+	int n;
+
+	if (type != MX_DNS_MX && type != MX_DNS_PTR && type != MX_DNS_CNAME) {
+		out->rdata[out->n] = pkt + rd;
+		out->len[out->n] = rdlen;
+		return 0;
+	}
+	if (rdlen < pre + 1)
+		return -1;
+	memcpy(dst, pkt + rd, pre);
+	off += pre;
+	n = pkt_name(pkt, rd + rdlen, &off, dst + pre);
+	if (n < 0 || off != rd + rdlen)
+		return -1;
+	out->rdata[out->n] = dst;
+	out->len[out->n] = pre + (size_t)n;
+	*names_used += pre + (size_t)n;
+	return 0;
+}
+
+int
+mx_dns_packet_read(const uint8_t *pkt, size_t len, uint16_t type,
+		struct mx_dns_packet *out)
+{
+	size_t off = PKT_HDR, names_used = 0;
+	unsigned qd, an;
+
+	memset(out, 0, offsetof(struct mx_dns_packet, rdata));
+	if (len < PKT_HDR || (pkt[2] & 0x80) == 0)
+		return -EINVAL;
+	out->rcode = pkt[3] & 0x0f;
+	qd = pkt_u16(pkt + 4);
+	an = pkt_u16(pkt + 6);
+	for (unsigned i = 0; i < qd; i++) {
+		if (pkt_name(pkt, len, &off, NULL) < 0 || off + 4 > len)
+			return -EINVAL;
+		off += 4;
+	}
+	for (unsigned i = 0; i < an; i++) {
+		uint16_t t, cls, rdlen;
+		uint32_t ttl;
+
+		if (pkt_name(pkt, len, &off, NULL) < 0 || off + 10 > len)
+			return -EINVAL;
+		t = pkt_u16(pkt + off);
+		cls = pkt_u16(pkt + off + 2);
+		ttl = (uint32_t)pkt_u16(pkt + off + 4) << 16 | pkt_u16(pkt + off + 6);
+		rdlen = pkt_u16(pkt + off + 8);
+		off += 10;
+		if (off + rdlen > len)
+			return -EINVAL;
+		if (t == type && cls == PKT_CLASS_IN && out->n < MX_DNS_MAX_RR + 1) {
+			/* RFC 2181 8: a TTL with the top bit set is zero. */
+			ttl = (ttl & 0x80000000u) != 0 ? 0 : ttl;
+			if (pkt_take(pkt, len, off, rdlen, type, out, &names_used) != 0)
+				return -EINVAL;
+			out->ttl = out->n == 0 ? ttl : MX_MIN(out->ttl, ttl);
+			out->n++;
+		}
+		off += rdlen;
+	}
+	return 0;
+}
+
 /* Fills e from an unbound result: decoded RRs in one allocation. */
 static void
 dns_fill(struct dns_entry *e, const struct ub_result *r, uint64_t now)
@@ -410,6 +540,57 @@ dns_fill(struct dns_entry *e, const struct ub_result *r, uint64_t now)
 	dns_finish(e, MX_DNS_OK, (uint32_t)MX_MAX(r->ttl, 0), now);
 }
 
+/* Fills e from rdata in wire form, through the same decoding as an
+ * answer from unbound. */
+static void
+dns_fill_rdata(struct dns_entry *e, int rcode, const uint8_t *const *rdata,
+		const size_t *len, size_t n, uint32_t ttl, uint64_t now)
+{
+	char *data[MX_DNS_MAX_RR + 2];
+	int lens[MX_DNS_MAX_RR + 2];
+	struct ub_result r = { .rcode = rcode, .nxdomain = rcode == 3,
+		.ttl = (int)MX_MIN(ttl, 86400u) };
+
+	n = MX_MIN(n, (size_t)MX_DNS_MAX_RR + 1);
+	for (size_t i = 0; i < n; i++) {
+		data[i] = (char *)(uintptr_t)rdata[i];
+		lens[i] = (int)MX_MIN(len[i], (size_t)65535);
+	}
+	data[n] = NULL;
+	r.data = data;
+	r.len = lens;
+	r.havedata = n > 0;
+	dns_fill(e, &r, now);
+}
+
+/* libunbound (1.17) answers SERVFAIL to its caller when it cannot hand
+ * an RRset out, as for a TXT RR with no character-string (RFC 1035
+ * 3.3.14 wants one; zones that hold one exist, and RFC 7208's suite has
+ * one), while the answer packet it built says NOERROR and holds the
+ * RRs. Such an answer is read from that packet, so one malformed RR
+ * does not turn a whole RRset into a temperror. */
+static bool
+dns_repair(struct dns_entry *e, const struct ub_result *r, uint64_t now)
+{
+	struct mx_dns_packet *p;
+	const uint8_t *pkt = r->answer_packet;
+
+	if (r->rcode != 2 || r->bogus || pkt == NULL || r->answer_len < PKT_HDR ||
+			(pkt[3] & 0x0f) != 0)
+		return false;
+	p = malloc(sizeof(*p));
+	if (p == NULL)
+		return false;
+	if (mx_dns_packet_read(pkt, (size_t)r->answer_len, e->type, p) != 0) {
+		free(p);
+		return false;
+	}
+	e->owner->st.repaired++;
+	dns_fill_rdata(e, p->rcode, p->rdata, p->len, p->n, p->ttl, now);
+	free(p);
+	return true;
+}
+
 static void
 dns_callback(void *arg, int err, struct ub_result *r)
 {
@@ -419,7 +600,7 @@ dns_callback(void *arg, int err, struct ub_result *r)
 	if (err != 0 || r == NULL) {
 		e->owner->st.servfail++;
 		dns_finish(e, MX_DNS_SERVFAIL, 0, now);
-	} else {
+	} else if (!dns_repair(e, r, now)) {
 		dns_fill(e, r, now);
 	}
 	if (r != NULL)
@@ -500,23 +681,11 @@ mx_dns_cache_put(struct mx_dns *d, const char *name, uint16_t type, int rcode,
 		const uint8_t *const *rdata, const size_t *len, size_t n, uint32_t ttl)
 {
 	char norm[MX_DNS_NAME_MAX + 1];
-	char *data[MX_DNS_MAX_RR + 2];
-	int lens[MX_DNS_MAX_RR + 2];
-	struct ub_result r = { .rcode = rcode, .nxdomain = rcode == 3, .ttl = (int)MX_MIN(ttl, 86400u) };
 	struct dns_entry *e;
 	uint64_t h;
 
 	if (!mx_dns_name_ok(name) || !dns_norm(name, norm))
 		return -EINVAL;
-	n = MX_MIN(n, (size_t)MX_DNS_MAX_RR + 1);
-	for (size_t i = 0; i < n; i++) {
-		data[i] = (char *)(uintptr_t)rdata[i];
-		lens[i] = (int)MX_MIN(len[i], (size_t)65535);
-	}
-	data[n] = NULL;
-	r.data = data;
-	r.len = lens;
-	r.havedata = n > 0;
 	h = dns_hash(norm, type);
 	e = dns_find(d, norm, type, h);
 	if (e != NULL && e->pending)
@@ -536,8 +705,7 @@ mx_dns_cache_put(struct mx_dns *d, const char *name, uint16_t type, int rcode,
 	d->bucket[h & (d->n_buckets - 1)] = e;
 	d->n_entries++;
 	lru_push(d, e);
-	/* The same decoding as an answer from unbound. */
-	dns_fill(e, &r, mx_clock_ms());
+	dns_fill_rdata(e, rcode, rdata, len, n, ttl, mx_clock_ms());
 	return 0;
 }
 

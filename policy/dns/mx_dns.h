@@ -102,6 +102,8 @@ struct mx_dns_stats {
 	uint64_t evictions;   /* entries dropped to stay within max_entries */
 	uint64_t truncated;   /* answers cut at MX_DNS_MAX_RR / MX_DNS_MAX_DATA */
 	uint64_t rejected;    /* names refused before querying (syntax) */
+	uint64_t repaired;    /* answers libunbound would not hand out, read
+	                       * from its answer packet (see dns.c) */
 };
 
 struct mx_dns;
@@ -129,6 +131,29 @@ const struct mx_dns_answer *mx_dns_get(struct mx_dns *d, const char *name, uint1
  * -EBUSY (a query for it is pending), or -ENOMEM. */
 int mx_dns_cache_put(struct mx_dns *d, const char *name, uint16_t type, int rcode,
 		const uint8_t *const *rdata, const size_t *len, size_t n, uint32_t ttl);
+
+/* The RRs of one type in the answer section of a DNS response in wire
+ * form (RFC 1035 4.1), read without libunbound. rdata points into the
+ * packet, except names in CNAME, PTR and MX rdata, which are expanded
+ * from compression (RFC 1035 4.1.4) into names[]. */
+struct mx_dns_packet {
+	int rcode;      /* RFC 1035 4.1.1 */
+	uint32_t ttl;   /* the least TTL of the RRs taken; 0 when none */
+	size_t n;       /* RRs taken, at most MX_DNS_MAX_RR + 1 */
+	const uint8_t *rdata[MX_DNS_MAX_RR + 1];
+	size_t len[MX_DNS_MAX_RR + 1];
+	uint8_t names[(MX_DNS_MAX_RR + 1) * (2 + MX_DNS_NAME_MAX + 1)];
+};
+
+/* Reads pkt (len octets) into out: every class IN RR of the given type
+ * in the answer section, whatever its owner (the packet is the
+ * resolver's answer to our question, CNAME chain included). RRs past
+ * MX_DNS_MAX_RR + 1 are skipped, as the cache cuts there. Returns 0, or
+ * -EINVAL when the packet is not a well-formed response: short header,
+ * not QR, a name or RR running past the end, a compression pointer that
+ * does not point backwards, a name over 255 octets. */
+int mx_dns_packet_read(const uint8_t *pkt, size_t len, uint16_t type,
+		struct mx_dns_packet *out);
 
 /* For tests and fuzz harnesses only: drops every cache entry and cancels
  * every pending query, so one mx_dns (and its resolver thread) serves

@@ -5,8 +5,7 @@ end to end through `mxedge verify` and a real DNS server on loopback.
 One pytest test per case. Each scenario gets its own DnsServer with only
 its zonedata (the suite's scenarios conflict). The binary is MXEDGE_BIN;
 the suite files come from MX_SHARED, else ../shared beside the repo.
-Both editions run; every case passes except those in KNOWN below (one,
-a resolver-library limit), which are strict xfails.
+Both editions run, and every case must pass.
 """
 import json
 import os
@@ -110,17 +109,6 @@ def _run(fname, idx, name, case):
         assert out['spf']['explanation'] == exp
 
 
-# Cases our resolver library cannot give the suite's answer for. Each is
-# a strict xfail: it fails loudly as soon as it starts passing.
-#   null-text: the zone holds a TXT RR with no character-strings, which
-#   RFC 1035 3.3.14 does not allow; libunbound refuses the whole answer
-#   as malformed (SERVFAIL), so the lookup is a temperror, as it would be
-#   behind any unbound or BIND recursive resolver in production.
-KNOWN = {
-    'null-text': 'libunbound rejects a TXT RR without strings (SERVFAIL)',
-}
-
-
 def _case(fname, idx, name, case):
     if case is None:
         pytest.fail('../shared/conformance/spf not found: clone with shared/ '
@@ -128,18 +116,7 @@ def _case(fname, idx, name, case):
     _run(fname, idx, name, case)
 
 
-def _params(fname, known):
-    out = []
-    for p in _load(fname):
-        name = p.values[2]
-        marks = ()
-        if name in known:
-            marks = (pytest.mark.xfail(reason=known[name], strict=True),)
-        out.append(pytest.param(*p.values, marks=marks, id=p.id))
-    return out
-
-
-@pytest.mark.parametrize('fname,idx,name,case', _params('rfc7208-tests.yml', KNOWN))
+@pytest.mark.parametrize('fname,idx,name,case', _load('rfc7208-tests.yml'))
 def test_rfc7208(fname, idx, name, case):
     _case(fname, idx, name, case)
 
@@ -147,6 +124,6 @@ def test_rfc7208(fname, idx, name, case):
 # RFC 4408 is obsoleted by RFC 7208, but its suite still describes how
 # deployed SPF behaves; every case passes, so it runs as a regression
 # suite too.
-@pytest.mark.parametrize('fname,idx,name,case', _params('rfc4408-tests.yml', {}))
+@pytest.mark.parametrize('fname,idx,name,case', _load('rfc4408-tests.yml'))
 def test_rfc4408(fname, idx, name, case):
     _case(fname, idx, name, case)
