@@ -389,6 +389,20 @@ rcpt_send(struct sess *s)
 	sess_flush(s);
 }
 
+/* Idle mode: the session says nothing more until chores() ends it. */
+static void
+sess_hold(struct sess *s)
+{
+	struct gen *g = s->g;
+
+	s->state = S_HOLD;
+	s->held = true;
+	s->hold_until = mx_clock_ms() + (uint64_t)g->c->hold_s * 1000u;
+	g->held++;
+	if (g->held > g->r->held_max)
+		g->r->held_max = g->held;
+}
+
 static void
 after_ehlo(struct sess *s, unsigned ext)
 {
@@ -411,13 +425,8 @@ after_ehlo(struct sess *s, unsigned ext)
 		sess_flush(s);
 		return;
 	}
-	if (g->c->hold_s > 0) {
-		s->state = S_HOLD;
-		s->held = true;
-		s->hold_until = mx_clock_ms() + (uint64_t)g->c->hold_s * 1000u;
-		g->held++;
-		if (g->held > g->r->held_max)
-			g->r->held_max = g->held;
+	if (g->c->hold_s > 0 && g->c->hold_after == 0) {
+		sess_hold(s);
 		return;
 	}
 	msg_start(s);
@@ -452,8 +461,10 @@ on_dot(struct sess *s, int code)
 	s->in_txn = false;
 	g->r->messages_ok++;
 	g->r->bytes_ok += s->msg_body->len;
-	if (++s->msgs_done < g->c->messages)
+	if (++s->msgs_done < (g->c->hold_s > 0 ? g->c->hold_after : g->c->messages))
 		msg_start(s);
+	else if (g->c->hold_s > 0)
+		sess_hold(s);
 	else
 		sess_quit(s);
 }

@@ -62,6 +62,7 @@ usage(void)
 		"  --corpus DIR              send DIR/*.eml round-robin instead of --size\n"
 		"  --helo NAME --from ADDR --rcpt-domain DOMAIN\n"
 		"  --hold S                  idle mode: hold each session S seconds after EHLO\n"
+		"  --hold-after M            idle mode: send M messages first (default 0)\n"
 		"  --ready-file FILE         idle mode: \"HELD STARTED DONE\" each second\n"
 		"  --reply-timeout S         per reply (default 60)\n"
 		"  --json FILE               result as JSON\n"
@@ -126,7 +127,7 @@ parse_cidr(const char *s, struct mx_net_addr *out)
 
 enum {
 	O_TARGET = 256, O_SESSIONS, O_DURATION, O_CONC, O_MSGS, O_SIZE, O_RCPTS,
-	O_PIPE, O_TLS, O_RESUME, O_CORPUS, O_HELO, O_FROM, O_RDOM, O_HOLD,
+	O_PIPE, O_TLS, O_RESUME, O_CORPUS, O_HELO, O_FROM, O_RDOM, O_HOLD, O_HOLD_AFTER,
 	O_READY, O_RTMO, O_JSON, O_QUIET, O_TRANSPORT, O_EAL, O_ADDRESS, O_GW,
 	O_LISTEN, O_MAXC, O_SAVE, O_SAVEMAX, O_SINK,
 };
@@ -147,6 +148,7 @@ static const struct option opts[] = {
 	{ "from", required_argument, NULL, O_FROM },
 	{ "rcpt-domain", required_argument, NULL, O_RDOM },
 	{ "hold", required_argument, NULL, O_HOLD },
+	{ "hold-after", required_argument, NULL, O_HOLD_AFTER },
 	{ "ready-file", required_argument, NULL, O_READY },
 	{ "reply-timeout", required_argument, NULL, O_RTMO },
 	{ "json", required_argument, NULL, O_JSON },
@@ -238,6 +240,10 @@ gen_opt(int o, const char *arg, struct mx_bench_gen_conf *c, bool *have_target,
 	case O_HOLD:
 		rc = parse_uint(arg, MX_BENCH_DURATION_CAP_S, &v);
 		c->hold_s = (unsigned)v;
+		return rc;
+	case O_HOLD_AFTER:
+		rc = parse_uint(arg, MX_BENCH_MESSAGES_CAP, &v);
+		c->hold_after = (unsigned)v;
 		return rc;
 	case O_RTMO:
 		rc = parse_uint(arg, 3600, &v);

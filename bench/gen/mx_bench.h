@@ -144,6 +144,7 @@ struct mx_bench_gen_conf {
 	const char *mail_from;
 	const char *rcpt_domain;
 	unsigned hold_s;              /* idle mode: hold each session this long */
+	unsigned hold_after;          /* idle mode: messages sent before holding */
 	const char *ready_file;       /* idle mode: "HELD STARTED DONE", each second */
 	unsigned reply_timeout_s;     /* per reply; then the session is aborted */
 	/* A sink on the generator's own loop, or NULL (mx_bench_sink_attach). */

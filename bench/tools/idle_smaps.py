@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Where an idle session's memory goes (bench/PROFILE.md).
 
-  idle_smaps.py [--build DIR] {mxedge-kernel,mxedge-dpdk} N
+  idle_smaps.py [--build DIR] [--messages K --size BYTES]
+                {mxedge-kernel,mxedge-dpdk} N
 
 Starts the system the way bench/run does (same options, engine on core
-0, generator on core 1), holds N sessions that greet, EHLO and then say
-nothing (bench/run's idle scenario), and prints the engine's RSS growth
+0, generator on core 1), holds N sessions that greet, EHLO (and, with
+--messages, send K messages of BYTES each) and then say nothing
+(bench/run's idle scenario), and prints the engine's RSS growth
 per held session, split by mapping (/proc/PID/smaps before and after).
 Every process it starts is stopped by PID at the end; every wait is
 bounded (60 s for the sessions to be held).
@@ -50,6 +52,8 @@ def main():
     ap.add_argument("--build", default=str(ROOT / "build"))
     ap.add_argument("system", choices=("mxedge-kernel", "mxedge-dpdk"))
     ap.add_argument("n", type=int)
+    ap.add_argument("--messages", type=int, default=0)
+    ap.add_argument("--size", default="4096")
     a = ap.parse_args()
     if not 1 <= a.n <= 60000:
         ap.error("N between 1 and 60000")
@@ -68,6 +72,7 @@ def main():
         g = [str(env.bench), "--sessions", str(a.n), "--concurrency", str(a.n),
              "--hold", "600", "--duration", "900", "--ready-file", str(ready),
              "--rcpt-domain", br.DOMAIN, "--reply-timeout", "60",
+             "--hold-after", str(a.messages), "--size", a.size,
              "--quiet"] + s.gen_args
         for p in s.ports:
             g += ["--target", "%s:%d" % (s.host, p)]
