@@ -814,6 +814,12 @@ mx_tcp_consume(struct mx_tcp_conn *c, size_t n)
 	before = tcp_rcv_space(c);
 	c->r_off = (c->r_off + k) % c->s->conf.rcvbuf;
 	c->r_len -= k;
+	/* An empty ring with nothing held out of order starts over at its
+	 * first byte: a connection's resident buffer pages are then the
+	 * most it ever held at once, not every page of the ring that a long
+	 * session walked across. */
+	if (c->r_len == 0 && c->n_ooo == 0)
+		c->r_off = 0;
 	after = tcp_rcv_space(c);
 	/* RFC 9293 3.8.6.2.2 (receiver SWS avoidance): announce the opened
 	 * window only once the right edge moves by min(buffer/2, MSS). */
