@@ -81,6 +81,7 @@ static const struct field tcp_fields[] = {
 	TCP(syn_cookies_ok, "SYN cookies validated: connection created."),
 	TCP(syn_cookies_bad, "ACKs with a cookie that failed validation."),
 	TCP(synack_timeouts, "Half-open connections dropped after SYN-ACK retries."),
+	TCP(halfopen_reclaimed, "Half-open connections freed for a new one: table full."),
 	TCP(accepts, "Connections established by passive open."),
 	TCP(connects, "Connections established by active open."),
 	TCP(conn_resets, "Connections ended by a peer RST."),

@@ -246,6 +246,7 @@ struct mx_tcp_stats {
 	uint64_t syn_cookies_ok;
 	uint64_t syn_cookies_bad;
 	uint64_t synack_timeouts;  /* half-open connections dropped */
+	uint64_t halfopen_reclaimed; /* oldest half-open freed for a new connection */
 	uint64_t accepts;
 	uint64_t connects;
 	uint64_t conn_resets;      /* connections ended by a peer RST */

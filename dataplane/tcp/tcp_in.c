@@ -508,6 +508,7 @@ listen_syn(struct mx_tcp_stack *s, struct mx_tcp_listener *l,
 		const struct mx_tcp_seg *seg, const struct mx_tcp_opts *o)
 {
 	struct mx_tcp_conn *c;
+	uint16_t cookie_mss;
 
 	if (s->n_halfopen >= s->conf.syn_backlog) {
 		/* RFC 4987 3.6: answer with a cookie and keep nothing. */
@@ -545,7 +546,13 @@ listen_syn(struct mx_tcp_stack *s, struct mx_tcp_listener *l,
 	}
 	c->irs = seg->seq;
 	c->rcv_nxt = seg->seq + 1;
-	c->iss = tcp_isn(s, seg->daddr, seg->dport, seg->saddr, seg->sport);
+	/* The ISN is a SYN cookie even though state is kept: if the table
+	 * fills and this entry is reclaimed (tcp_stack.c), the peer's ACK
+	 * still opens the connection, only without window scaling and SACK
+	 * (which the cookie cannot hold). A cookie is an RFC 6528 ISN with
+	 * a 64 s clock and 24 keyed bits, as FreeBSD's syncache sends. */
+	c->iss = tcp_cookie_make(s, seg, o->has_mss ? o->mss : MX_TCP_MSS_DEFAULT,
+			&cookie_mss);
 	c->snd_una = c->iss;
 	c->snd_nxt = c->iss;
 	c->snd_max = c->iss;

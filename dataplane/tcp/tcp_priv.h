@@ -80,6 +80,7 @@ struct mx_tcp_conn {
 	struct mx_tcp_stack *s;
 	struct mx_tcp_conn *hnext;     /* hash chain, or the free list */
 	struct mx_tcp_conn *pnext;     /* pending-work list */
+	struct mx_tcp_conn *ho_prev, *ho_next; /* half-open, oldest first */
 	struct mx_tcp_listener *lst;
 	void *user;
 	uint8_t *rbuf;
@@ -142,6 +143,7 @@ struct mx_tcp_stack {
 	uint32_t bucket_mask;
 	unsigned n_conns;
 	unsigned n_halfopen;
+	struct mx_tcp_conn *ho_oldest, *ho_newest;
 	struct mx_tcp_conn *pend_head, *pend_tail;
 	struct tcp_tw *tws;
 	struct tcp_tw *tw_free;
