@@ -43,6 +43,47 @@ test_structure(void **state)
 	assert_int_equal(mx_json_len(&j), strlen(buf));
 }
 
+/* Numbers are formatted without printf: the edges of each form. */
+static void
+test_numbers(void **state)
+{
+	static const struct {
+		char kind; /* u, i, m */
+		uint64_t u;
+		int64_t i;
+		const char *out;
+	} t[] = {
+		{ 'u', 0, 0, "0" },
+		{ 'u', 10, 0, "10" },
+		{ 'u', UINT64_MAX, 0, "18446744073709551615" },
+		{ 'i', 0, 0, "0" },
+		{ 'i', 0, INT64_MAX, "9223372036854775807" },
+		{ 'i', 0, INT64_MIN, "-9223372036854775808" },
+		{ 'i', 0, -1, "-1" },
+		{ 'm', 0, 0, "0.000" },
+		{ 'm', 7, 0, "0.007" },
+		{ 'm', 1000, 0, "1.000" },
+		{ 'm', 1234567, 0, "1234.567" },
+		{ 'm', UINT64_MAX, 0, "18446744073709551.615" },
+	};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		char buf[64];
+		struct mx_json j;
+
+		mx_json_init(&j, buf, sizeof(buf));
+		if (t[k].kind == 'u')
+			mx_json_u64(&j, NULL, t[k].u);
+		else if (t[k].kind == 'i')
+			mx_json_i64(&j, NULL, t[k].i);
+		else
+			mx_json_ms(&j, NULL, t[k].u);
+		if (strcmp(buf, t[k].out) != 0)
+			fail_msg("number %zu: got %s, want %s", k, buf, t[k].out);
+	}
+}
+
 static void
 test_escaping(void **state)
 {
@@ -116,6 +157,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_structure),
+		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_unbalanced),
