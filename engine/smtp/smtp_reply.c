@@ -27,8 +27,14 @@ smtp_vformat(char *buf, size_t size, const char *fmt, va_list ap)
 	size_t len;
 
 	MX_ASSERT(size >= 3);
-	n = vsnprintf(buf, size - 2, fmt, ap);
-	len = n < 0 ? 0 : MX_MIN((size_t)n, size - 3);
+	if (strchr(fmt, '%') == NULL) {
+		/* Most replies are constant text: no printf per reply. */
+		len = MX_MIN(strlen(fmt), size - 3);
+		memcpy(buf, fmt, len);
+	} else {
+		n = vsnprintf(buf, size - 2, fmt, ap);
+		len = n < 0 ? 0 : MX_MIN((size_t)n, size - 3);
+	}
 	buf[len++] = '\r';
 	buf[len++] = '\n';
 	buf[len] = '\0'; /* room was kept: len <= size - 1 */
