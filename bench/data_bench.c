@@ -18,8 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "mx_base.h"
 #include "mx_conf.h"
 #include "mx_smtp.h"
 
@@ -30,13 +30,11 @@ struct copy_out {
 	size_t len;
 };
 
+/* Seconds on the monotonic clock (mx_base.h). */
 static double
 now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)mx_clock_us() / 1e6;
 }
 
 static void
