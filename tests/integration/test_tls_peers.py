@@ -17,7 +17,6 @@ client follows tls.backend, so both libraries' clients and servers meet
 Postfix. The engine is reached through m.host/m.port only."""
 
 import json
-import os
 import shutil
 import smtplib
 import subprocess
@@ -26,19 +25,11 @@ import urllib.request
 
 import pytest
 
-from mxit import bulk, check, keys, planned, spool
+from mxit import bulk, check, keys, planned
 from mxit.pki import CA
 
 HOST = "mx.test"                 # conftest's --hostname
 PF_NAME = "pf-downstream.test"   # the downstream Postfix's myhostname
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -119,7 +110,7 @@ def test_relay_verify_into_postfix_tls(mx, postfix, ca, tls_backend):
     b = bulk.Bulk(5, 200 << 10, prefix="tlsverify")
     b.send(m.port, threads=1, host=m.host)
     assert b.failures() == {}
-    wait_until(lambda: len(pf.maildir_files()) >= b.n, 60,
+    check.wait_until(lambda: len(pf.maildir_files()) >= b.n, 60,
                "5 messages in the Maildir")
     idx = [bulk.check_maildir_file(b, p) for p in pf.maildir_files()]
     missing, dup = bulk.count_ids(idx, b.n)
@@ -183,7 +174,7 @@ def test_relay_opportunistic_plaintext(mx, postfix, tls_backend):
     b = bulk.Bulk(2, 10 << 10, prefix="tlsopp")
     b.send(m.port, threads=1, host=m.host)
     assert b.failures() == {}
-    wait_until(lambda: len(pf.maildir_files()) >= b.n, 60,
+    check.wait_until(lambda: len(pf.maildir_files()) >= b.n, 60,
                "2 messages in the Maildir")
     idx = [bulk.check_maildir_file(b, p) for p in pf.maildir_files()]
     assert sorted(idx) == [0, 1]
@@ -205,27 +196,7 @@ def test_postfix_client_verifies_mxedge(mx, postfix, ca, tls_backend):
         "smtp_tls_loglevel": "1",
     })
     b = bulk.Bulk(20, 64 << 10, prefix="pfverify")
-    s = smtplib.SMTP(pf.host, pf.port, timeout=60)
-    try:
-        s.ehlo("injector.test")
-        for i in range(b.n):
-            s.sendmail("sender@client.test", ["user@example.org"],
-                       b.message(i))
-    finally:
-        s.quit()
-    wait_until(lambda: len(spool.new_files(m.spool_dir)) >= b.n, 180,
-               "20 messages in the spool (postfix log:\n%s)" % pf.log_text())
-    wait_until(lambda: pf.queue_count() == 0, 60, "postfix queue to drain")
-    idx = []
-    for path in spool.new_files(m.spool_dir):
-        sp = spool.read(path)
-        i = b.index_of(sp.data)
-        sent = b.expected(i)
-        body = sent[sent.index(b"\r\n\r\n") + 4:]
-        assert sp.data[sp.data.index(b"\r\n\r\n") + 4:] == body, i
-        idx.append(i)
-    missing, dup = bulk.count_ids(idx, b.n)
-    assert missing == [] and dup == [], (missing, dup)
+    pf.relay_bulk(b, m.spool_dir)
     assert "Verified TLS connection established to" in pf.log_text()
     lines = check.read_vlog(m.vlog_path, b.n)
     assert len(lines) == b.n

@@ -17,6 +17,15 @@ from . import spool
 HOSTNAME = "mx.test"
 
 
+def wait_until(pred, timeout, what):
+    """Polls pred every 0.2 s; AssertionError naming what after timeout s."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.2)
+
+
 def spool_messages(m, n=None):
     msgs = spool.read_all(m.spool_dir)
     if n is not None:

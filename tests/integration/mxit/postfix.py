@@ -20,10 +20,13 @@ The system Postfix (/etc/postfix) is never touched or started.
 import os
 import pwd
 import shutil
+import smtplib
 import socket
 import subprocess
 import tempfile
 import time
+
+from . import bulk, check, spool
 
 POSTFIX = "/usr/sbin/postfix"
 
@@ -323,3 +326,36 @@ class Postfix:
             for _root, _dirs, files in os.walk(top):
                 n += len(files)
         return n
+
+    def relay_bulk(self, b, spool_dir, timeout=180):
+        """Client role: sends bulk b's messages into this instance with
+        smtplib (sender@client.test to user@example.org), waits until
+        mxedge's spool holds all of them and this queue is empty, and
+        checks that every body arrived byte-exact and every message
+        once. Returns [(index, spool message, bytes sent)]."""
+        s = smtplib.SMTP(self.host, self.port, timeout=60)
+        try:
+            s.ehlo("injector.test")
+            for i in range(b.n):
+                s.sendmail("sender@client.test", ["user@example.org"],
+                           b.message(i))
+        finally:
+            s.quit()
+        check.wait_until(lambda: len(spool.new_files(spool_dir)) >= b.n,
+                         timeout, "%d messages in the spool (postfix log:\n%s)"
+                         % (b.n, self.log_text()))
+        check.wait_until(lambda: self.queue_count() == 0, 60,
+                         "postfix queue to drain")
+        out = []
+        for path in spool.new_files(spool_dir):
+            sp = spool.read(path)
+            i = b.index_of(sp.data)
+            sent = b.expected(i)
+            # Body byte-exact: everything after the header/body separator.
+            body = sent[sent.index(b"\r\n\r\n") + 4:]
+            assert sp.data[sp.data.index(b"\r\n\r\n") + 4:] == body, \
+                "message %d body differs" % i
+            out.append((i, sp, sent))
+        missing, dup = bulk.count_ids([i for i, _, _ in out], b.n)
+        assert missing == [] and dup == [], (missing, dup)
+        return out
