@@ -81,6 +81,9 @@
  * discarding after close, where a fast peer could keep us reading. */
 #define KS_READ_BURST 4
 #define KS_BUF_ALIGN 64
+/* Bytes of an empty send ring in the page it shares with the receive
+ * buffer (pool_init). */
+#define KS_TX_SHARE 1024u
 
 #define KS_TAG_SHIFT 62
 #define KS_GEN_MASK 0x3fffffffu
@@ -161,8 +164,10 @@ struct ks_loop {
 	int evfd;
 	bool freeing;
 	size_t slot_bytes;
-	uint8_t *bufs;
-	size_t bufs_len;
+	uint8_t *bufs;      /* the slots, inside map */
+	uint8_t *map;
+	size_t bufs_len;    /* of map */
+	size_t s_home;      /* where an empty send ring starts */
 	struct ks_stream *streams;
 	uint32_t *free_idx;
 	unsigned n_free;
@@ -371,7 +376,7 @@ slot_get(struct ks_loop *kl, int fd)
 	s->err = 0;
 	s->roff = 0;
 	s->rlen = 0;
-	s->shead = 0;
+	s->shead = kl->s_home;
 	s->slen = 0;
 	kl->base.n_streams++;
 	return s;
@@ -639,7 +644,7 @@ sbuf_put(struct ks_stream *s, const uint8_t *p, size_t len)
 	if (n == 0)
 		return 0;
 	if (s->slen == 0)
-		s->shead = 0;
+		s->shead = s->kl->s_home;
 	tail = (s->shead + s->slen) % size;
 	first = MX_MIN(n, size - tail);
 	memcpy(s->sbuf + tail, p, first);
@@ -709,7 +714,7 @@ stream_flush(struct ks_stream *s)
 			s->flags &= ~KS_F_CAN_WRITE;
 	}
 	if (s->slen == 0)
-		s->shead = 0;
+		s->shead = s->kl->s_home;
 	if (freed > 0 && (s->flags & KS_F_WANT_WRITABLE) && s->state == KS_OPEN) {
 		s->flags &= ~KS_F_WANT_WRITABLE;
 		work_add(s, KS_W_NOTIFY_WRITE);
@@ -1423,18 +1428,32 @@ pool_init(struct ks_loop *kl)
 	const struct mx_loop_conf *c = &kl->base.conf;
 	size_t rcv = (c->rcvbuf_bytes + KS_BUF_ALIGN - 1) & ~(size_t)(KS_BUF_ALIGN - 1);
 	size_t snd = (c->sndbuf_bytes + KS_BUF_ALIGN - 1) & ~(size_t)(KS_BUF_ALIGN - 1);
+	long page = sysconf(_SC_PAGESIZE);
+	size_t lead = 0;
 	unsigned i;
 	void *m;
 
 	/* mx_loop_base_init bounds max_streams and both sizes, so this
 	 * product cannot overflow. */
 	kl->slot_bytes = rcv + snd;
-	kl->bufs_len = kl->slot_bytes * c->max_streams;
+	/* A slot is its send ring, then its receive buffer. When both are
+	 * whole pages, the slots start KS_TX_SHARE bytes into the mapping's
+	 * first page and an empty send ring starts that far before its end,
+	 * so a session that has held no more than a command and a reply at
+	 * a time has touched one page of its slot, not two (the same layout
+	 * as the TCP stack's rings, bufs_create in dataplane/tcp). */
+	if (page > (long)KS_TX_SHARE && snd == c->sndbuf_bytes &&
+			snd % (size_t)page == 0 && rcv % (size_t)page == 0) {
+		lead = KS_TX_SHARE;
+		kl->s_home = snd - KS_TX_SHARE;
+	}
+	kl->bufs_len = kl->slot_bytes * c->max_streams + lead;
 	m = mmap(NULL, kl->bufs_len, PROT_READ | PROT_WRITE,
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m == MAP_FAILED)
 		return -ENOMEM;
-	kl->bufs = m;
+	kl->map = m;
+	kl->bufs = kl->map + lead;
 	kl->streams = calloc(c->max_streams, sizeof(*kl->streams));
 	kl->free_idx = calloc(c->max_streams, sizeof(*kl->free_idx));
 	if (kl->streams == NULL || kl->free_idx == NULL)
@@ -1446,8 +1465,8 @@ pool_init(struct ks_loop *kl)
 		s->fd = -1;
 		s->idx = i;
 		s->state = KS_FREE;
-		s->rbuf = kl->bufs + (size_t)i * kl->slot_bytes;
-		s->sbuf = s->rbuf + rcv;
+		s->sbuf = kl->bufs + (size_t)i * kl->slot_bytes;
+		s->rbuf = s->sbuf + snd;
 		mx_timer_init(&s->linger, on_linger, s);
 		/* LIFO: slot 0 is taken first. */
 		kl->free_idx[i] = c->max_streams - 1 - i;
@@ -1463,8 +1482,8 @@ loop_destroy(struct ks_loop *kl)
 		close(kl->epfd);
 	if (kl->evfd >= 0)
 		close(kl->evfd);
-	if (kl->bufs != NULL)
-		munmap(kl->bufs, kl->bufs_len);
+	if (kl->map != NULL)
+		munmap(kl->map, kl->bufs_len);
 	free(kl->streams);
 	free(kl->free_idx);
 	mx_loop_base_fini(&kl->base);
