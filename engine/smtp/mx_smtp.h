@@ -83,6 +83,7 @@ unsigned mx_smtp_n_sessions(const struct mx_smtp_worker *w);
  * of cap bytes, across any split of the input (STYLE 2.8). */
 struct mx_smtp_line {
 	char *buf;
+	const char *text; /* after MX_OK: the line, in buf or in the input */
 	size_t cap;      /* bytes of buf usable; the line bound incl. CRLF */
 	size_t len;      /* bytes of the current line so far (CR/LF excluded) */
 	bool skipping;   /* over the bound: discarding up to the next LF */
@@ -95,8 +96,10 @@ struct mx_smtp_line {
 void mx_smtp_line_init(struct mx_smtp_line *l, char *buf, size_t cap);
 /* Feeds n bytes; *used tells how many were taken (the rest belongs to the
  * next call). Returns:
- * - MX_OK: a line is complete in l->buf[0..l->len) (terminator removed,
- *   *used includes it); the next call starts a new line;
+ * - MX_OK: a line is complete in l->text[0..l->len) (terminator removed,
+ *   *used includes it); the next call starts a new line. A line that
+ *   came whole in one call is read where it lies: text then points into
+ *   p, valid as long as the caller's input is; otherwise into buf;
  * - MX_AGAIN: every byte was taken, no line end yet;
  * - MX_TOOLONG: the line passed cap (counted with its CRLF, RFC 5321
  *   4.5.3.1.4); reported once, at the byte that passed the bound; the

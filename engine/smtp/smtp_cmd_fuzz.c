@@ -39,8 +39,8 @@ consume_line(const struct mx_smtp_line *l, uint64_t h, bool esmtp)
 	bool last;
 
 	h = fold(h, l->len);
-	h = fold(h, mx_smtp_utf8_valid(l->buf, l->len));
-	if (mx_smtp_parse_cmd(l->buf, l->len, &cmd) != MX_OK)
+	h = fold(h, mx_smtp_utf8_valid(l->text, l->len));
+	if (mx_smtp_parse_cmd(l->text, l->len, &cmd) != MX_OK)
 		return fold(h, 1000);
 	h = fold(h, cmd.verb);
 	switch (cmd.verb) {

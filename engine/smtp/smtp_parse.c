@@ -48,6 +48,32 @@ line_put(struct mx_smtp_line *l, char c)
 	return true;
 }
 
+/* The common case, a whole line in one feed, is read where it lies:
+ * no copy, and no page of an idle session's line buffer is ever touched
+ * (bench/PROFILE.md, idle sessions). Anything else (no LF yet, a CR
+ * inside the line, a line past the bound) is left to the byte-at-a-time
+ * reader below, which treats it the same way either way. */
+static bool
+line_in_place(struct mx_smtp_line *l, const uint8_t *p, size_t n, size_t *used)
+{
+	const uint8_t *lf = memchr(p, '\n', n);
+	size_t k, len;
+
+	if (lf == NULL)
+		return false;
+	k = (size_t)(lf - p);
+	len = k > 0 && p[k - 1] == '\r' ? k - 1 : k;
+	/* line_put's bound: the text may use cap - 2 bytes. */
+	if (len + 2 > l->cap || memchr(p, '\r', len) != NULL)
+		return false;
+	l->text = (const char *)p;
+	l->len = len;
+	l->bare_lf = len == k;
+	l->ended = true;
+	*used = k + 1;
+	return true;
+}
+
 enum mx_rc
 mx_smtp_line_feed(struct mx_smtp_line *l, const uint8_t *p, size_t n,
 		size_t *used)
@@ -58,6 +84,8 @@ mx_smtp_line_feed(struct mx_smtp_line *l, const uint8_t *p, size_t n,
 		l->ended = false;
 		line_restart(l);
 	}
+	if (l->len == 0 && !l->cr && !l->skipping && line_in_place(l, p, n, used))
+		return MX_OK;
 	for (i = 0; i < n; i++) {
 		uint8_t c = p[i];
 
@@ -74,6 +102,7 @@ mx_smtp_line_feed(struct mx_smtp_line *l, const uint8_t *p, size_t n,
 			l->bare_lf = !l->cr;
 			l->cr = false;
 			l->ended = true;
+			l->text = l->buf;
 			*used = i + 1;
 			return MX_OK;
 		}

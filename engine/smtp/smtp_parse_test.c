@@ -60,7 +60,7 @@ line_run(size_t cap, const char *in, size_t n, const size_t *cuts, size_t n_cuts
 			assert_true(used >= 1 && used <= left);
 			if (rc == MX_OK) {
 				ev_add(e, "L", 1);
-				ev_add(e, l.buf, l.len);
+				ev_add(e, l.text, l.len);
 				if (l.bare_lf)
 					ev_add(e, "!", 1);
 				if (l.bare_cr)
@@ -437,7 +437,7 @@ mail_via_reader(size_t i, const struct mail_case *c)
 		if (rc != MX_OK)
 			rc = mx_smtp_line_feed(&l, (const uint8_t *)in + off, n - off, &used);
 		assert_int_equal(rc, MX_OK);
-		assert_int_equal(mx_smtp_parse_cmd(l.buf, l.len, &cmd), MX_OK);
+		assert_int_equal(mx_smtp_parse_cmd(l.text, l.len, &cmd), MX_OK);
 		assert_int_equal(cmd.verb, MX_SMTP_VERB_MAIL);
 		check_mail(i, c, cmd.arg);
 	}

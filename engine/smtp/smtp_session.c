@@ -852,11 +852,11 @@ smtp_handle_line(struct smtp_session *s)
 		smtp_reply_err(s, "500 5.5.2 Error: bare CR in command line");
 		return;
 	}
-	if (!mx_smtp_utf8_valid(l->buf, l->len)) {
+	if (!mx_smtp_utf8_valid(l->text, l->len)) {
 		smtp_reply_err(s, "500 5.5.2 Error: invalid UTF-8 in command line");
 		return;
 	}
-	if (mx_smtp_parse_cmd(l->buf, l->len, &c) != MX_OK ||
+	if (mx_smtp_parse_cmd(l->text, l->len, &c) != MX_OK ||
 			c.verb == MX_SMTP_VERB_UNKNOWN) {
 		mx_stat_inc(s->w->env.stats, MX_STAT_UNKNOWN_COMMAND);
 		s->w->n_cmd[MX_SMTP_VERB_UNKNOWN]++;
