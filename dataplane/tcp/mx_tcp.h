@@ -277,7 +277,6 @@ void mx_tcp_get_stats(const struct mx_tcp_stack *s, struct mx_tcp_stats *out);
 unsigned mx_tcp_n_conns(const struct mx_tcp_stack *s);
 /* TIME_WAIT entries held (bounded by the configuration). */
 unsigned mx_tcp_n_time_wait(const struct mx_tcp_stack *s);
-unsigned mx_tcp_n_timewait(const struct mx_tcp_stack *s);
 
 /* Passive open on addr (INADDR_ANY: 0) and port. Returns 0, -EADDRINUSE,
  * -ENOSPC (at most MX_TCP_MAX_LISTENERS) or -EINVAL. */

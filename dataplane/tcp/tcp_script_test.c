@@ -646,7 +646,7 @@ do_step(struct harness *h, const struct step *st)
 		CHECK_EQ(h, "connections", mx_tcp_n_conns(h->s), st->arg);
 		break;
 	case OP_NTW:
-		CHECK_EQ(h, "TIME_WAIT entries", mx_tcp_n_timewait(h->s), st->arg);
+		CHECK_EQ(h, "TIME_WAIT entries", mx_tcp_n_time_wait(h->s), st->arg);
 		break;
 	case OP_STAT:
 		mx_tcp_get_stats(h->s, &stats);

@@ -1166,9 +1166,3 @@ mx_tcp_n_time_wait(const struct mx_tcp_stack *s)
 {
 	return s->n_tw;
 }
-
-unsigned
-mx_tcp_n_timewait(const struct mx_tcp_stack *s)
-{
-	return s->n_tw;
-}
