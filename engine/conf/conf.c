@@ -1025,8 +1025,6 @@ mx_conf_apply(struct mx_conf *c, const struct mx_conf_key *k, const char *v, siz
 		return set_number(c, k, v, len, x);
 	case MX_CONF_K_BOOL:
 		return set_bool(c, k, v, len, x);
-	case MX_CONF_K_BARE_LF:
-		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_DOWNSTREAM:
 		return set_downstream(c, k, v, len, x);
 	case MX_CONF_K_PATH:
@@ -1044,15 +1042,13 @@ mx_conf_apply(struct mx_conf *c, const struct mx_conf_key *k, const char *v, siz
 		return set_ipv4(c, k, v, len, x);
 	case MX_CONF_K_PATHS:
 		return add_tls_path(c, k, v, len, x);
+	case MX_CONF_K_BARE_LF:
 	case MX_CONF_K_TLS_MODE:
-		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_TLS_VERSION:
-		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_TLS_BACKEND:
-		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_AUTH_WORD:
-		return set_key_word(c, k, v, len, x);
 	case MX_CONF_K_RELAY_TLS:
+		/* Each picks from its own word table (set_key_word). */
 		return set_key_word(c, k, v, len, x);
 	}
 	MX_PANIC("key %s.%s has no kind", k->section, k->name);
