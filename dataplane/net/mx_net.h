@@ -196,7 +196,7 @@ const struct mx_net_stats *mx_net_stats(const struct mx_net *n);
 const char *mx_net_stat_name(enum mx_net_stat k);
 
 /* Internet checksum (RFC 1071) of len bytes, folded, not complemented;
- * handles odd lengths. */
+ * handles odd lengths (mx_inet_sum and mx_inet_fold of mx_base.h). */
 uint16_t mx_net_cksum(const void *p, size_t len);
 
 static inline uint64_t

@@ -13,6 +13,7 @@
 
 #include <rte_byteorder.h>
 
+#include "mx_base.h"
 #include "net_priv.h"
 
 #define DEFAULT_ARP_ENTRIES 256u
@@ -276,28 +277,8 @@ mx_net_tick(struct mx_net *n, uint64_t now_ms)
 	arp_tick(n, now_ms);
 }
 
-/* RFC 1071 section 4.1, summing 16-bit words in memory order: the folded
- * sum is byte-order independent (RFC 1071 2(B)), so callers store it as
- * is. An odd trailing byte is padded with zero. */
 uint16_t
 mx_net_cksum(const void *p, size_t len)
 {
-	const uint8_t *b = p;
-	uint64_t sum = 0;
-	uint16_t w;
-
-	while (len >= 2) {
-		memcpy(&w, b, 2);
-		sum += w;
-		b += 2;
-		len -= 2;
-	}
-	if (len == 1) {
-		w = 0;
-		memcpy(&w, b, 1);
-		sum += w;
-	}
-	while ((sum >> 16) != 0)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
+	return mx_inet_fold(mx_inet_sum(0, p, len));
 }

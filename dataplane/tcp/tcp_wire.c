@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "mx_base.h"
 #include "mx_tcp.h"
 
 enum {
@@ -193,54 +194,6 @@ mx_tcp_opt_build_sack(const uint32_t (*blocks)[2], unsigned n, uint8_t *buf,
 	return (int)len;
 }
 
-/*
- * The Internet checksum (RFC 1071) of every segment in and out: a tenth
- * of a worker's time per message when it went two bytes at a time. The
- * one's complement sum does not depend on byte order (RFC 1071 2(B)), so
- * the data is summed as native 32-bit words into a 64-bit accumulator
- * (no carry is lost before the fold: 2^32 words would be needed) and
- * the folded result is already in the order the header field holds.
- */
-static uint64_t
-csum_add(uint64_t sum, const uint8_t *p, size_t len)
-{
-	uint32_t w[8];
-	uint16_t h;
-
-	for (; len >= sizeof(w); p += sizeof(w), len -= sizeof(w)) {
-		memcpy(w, p, sizeof(w));
-		sum += (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7];
-	}
-	for (; len >= 4; p += 4, len -= 4) {
-		memcpy(w, p, 4);
-		sum += w[0];
-	}
-	if (len >= 2) {
-		memcpy(&h, p, 2);
-		sum += h;
-		p += 2;
-		len -= 2;
-	}
-	if (len == 1) {
-		/* An odd last byte is padded with a zero byte after it. */
-		uint8_t pad[2] = { p[0], 0 };
-
-		memcpy(&h, pad, 2);
-		sum += h;
-	}
-	return sum;
-}
-
-static uint16_t
-csum_fold(uint64_t sum)
-{
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffffu) + (sum >> 16);
-	sum = (sum & 0xffffu) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 static uint64_t
 csum_pseudo(uint32_t saddr, uint32_t daddr, size_t l4_len)
 {
@@ -251,14 +204,16 @@ csum_pseudo(uint32_t saddr, uint32_t daddr, size_t l4_len)
 	ph[8] = 0;
 	ph[9] = 6; /* IPPROTO_TCP */
 	wr16(ph + 10, (uint16_t)l4_len);
-	return csum_add(0, ph, sizeof(ph));
+	return mx_inet_sum(0, ph, sizeof(ph));
 }
 
 /* Returned as the two bytes the header field holds, read natively. */
 uint16_t
 mx_tcp_csum(uint32_t saddr, uint32_t daddr, const void *p, size_t l4_len)
 {
-	return csum_fold(csum_add(csum_pseudo(saddr, daddr, l4_len), p, l4_len));
+	/* RFC 1071 over the pseudo-header (RFC 9293 3.1) and the segment. */
+	return (uint16_t)~mx_inet_fold(mx_inet_sum(csum_pseudo(saddr, daddr, l4_len),
+			p, l4_len));
 }
 
 int

@@ -72,6 +72,17 @@ uint64_t mx_wall_ms(void);
 uint64_t mx_siphash(const uint8_t key[16], const void *data, size_t len);
 const uint8_t *mx_secret_key(void);
 
+/* The Internet checksum (RFC 1071). mx_inet_sum adds len bytes to a
+ * running sum as native 32-bit words: the one's complement sum does not
+ * depend on byte order (RFC 1071 2(B)), and an odd last byte is padded
+ * with a zero byte; a sum may go on with more bytes only after an even
+ * number of them. mx_inet_fold folds it to 16 bits, not complemented, as
+ * the two bytes a header field holds when read natively: a header's
+ * checksum field is ~mx_inet_fold(sum), and a header that checks out
+ * folds to 0xffff. */
+uint64_t mx_inet_sum(uint64_t sum, const void *p, size_t len);
+uint16_t mx_inet_fold(uint64_t sum);
+
 /* Escape peer bytes for logs: printable ASCII is kept, everything else is
  * written as \xHH; the output is truncated to size-1 bytes with "..." and is
  * always NUL-terminated. Returns dst. */
