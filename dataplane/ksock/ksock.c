@@ -58,7 +58,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -164,10 +163,7 @@ struct ks_loop {
 	int evfd;
 	bool freeing;
 	size_t slot_bytes;
-	uint8_t *bufs;      /* the slots, inside map */
-	uint8_t *map;
-	size_t bufs_len;    /* of map */
-	size_t s_home;      /* where an empty send ring starts */
+	struct mx_slots bufs; /* per stream: send ring (a), receive buffer (b) */
 	struct ks_stream *streams;
 	uint32_t *free_idx;
 	unsigned n_free;
@@ -376,7 +372,7 @@ slot_get(struct ks_loop *kl, int fd)
 	s->err = 0;
 	s->roff = 0;
 	s->rlen = 0;
-	s->shead = kl->s_home;
+	s->shead = kl->bufs.a_home;
 	s->slen = 0;
 	kl->base.n_streams++;
 	return s;
@@ -644,7 +640,7 @@ sbuf_put(struct ks_stream *s, const uint8_t *p, size_t len)
 	if (n == 0)
 		return 0;
 	if (s->slen == 0)
-		s->shead = s->kl->s_home;
+		s->shead = s->kl->bufs.a_home;
 	tail = (s->shead + s->slen) % size;
 	first = MX_MIN(n, size - tail);
 	memcpy(s->sbuf + tail, p, first);
@@ -714,7 +710,7 @@ stream_flush(struct ks_stream *s)
 			s->flags &= ~KS_F_CAN_WRITE;
 	}
 	if (s->slen == 0)
-		s->shead = s->kl->s_home;
+		s->shead = s->kl->bufs.a_home;
 	if (freed > 0 && (s->flags & KS_F_WANT_WRITABLE) && s->state == KS_OPEN) {
 		s->flags &= ~KS_F_WANT_WRITABLE;
 		work_add(s, KS_W_NOTIFY_WRITE);
@@ -1428,32 +1424,17 @@ pool_init(struct ks_loop *kl)
 	const struct mx_loop_conf *c = &kl->base.conf;
 	size_t rcv = (c->rcvbuf_bytes + KS_BUF_ALIGN - 1) & ~(size_t)(KS_BUF_ALIGN - 1);
 	size_t snd = (c->sndbuf_bytes + KS_BUF_ALIGN - 1) & ~(size_t)(KS_BUF_ALIGN - 1);
-	long page = sysconf(_SC_PAGESIZE);
-	size_t lead = 0;
 	unsigned i;
-	void *m;
 
 	/* mx_loop_base_init bounds max_streams and both sizes, so this
 	 * product cannot overflow. */
 	kl->slot_bytes = rcv + snd;
-	/* A slot is its send ring, then its receive buffer. When both are
-	 * whole pages, the slots start KS_TX_SHARE bytes into the mapping's
-	 * first page and an empty send ring starts that far before its end,
-	 * so a session that has held no more than a command and a reply at
-	 * a time has touched one page of its slot, not two (the same layout
-	 * as the TCP stack's rings, bufs_create in dataplane/tcp). */
-	if (page > (long)KS_TX_SHARE && snd == c->sndbuf_bytes &&
-			snd % (size_t)page == 0 && rcv % (size_t)page == 0) {
-		lead = KS_TX_SHARE;
-		kl->s_home = snd - KS_TX_SHARE;
-	}
-	kl->bufs_len = kl->slot_bytes * c->max_streams + lead;
-	m = mmap(NULL, kl->bufs_len, PROT_READ | PROT_WRITE,
-		MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (m == MAP_FAILED)
+	/* A slot is its send ring, then its receive buffer, laid out so that
+	 * an empty send ring (starting over at bufs.a_home, which lies
+	 * within the configured ring size) and the receive buffer's start
+	 * share a page (mx_slots_map). */
+	if (mx_slots_map(&kl->bufs, snd, rcv, c->max_streams, KS_TX_SHARE) != 0)
 		return -ENOMEM;
-	kl->map = m;
-	kl->bufs = kl->map + lead;
 	kl->streams = calloc(c->max_streams, sizeof(*kl->streams));
 	kl->free_idx = calloc(c->max_streams, sizeof(*kl->free_idx));
 	if (kl->streams == NULL || kl->free_idx == NULL)
@@ -1465,7 +1446,7 @@ pool_init(struct ks_loop *kl)
 		s->fd = -1;
 		s->idx = i;
 		s->state = KS_FREE;
-		s->sbuf = kl->bufs + (size_t)i * kl->slot_bytes;
+		s->sbuf = kl->bufs.base + (size_t)i * kl->slot_bytes;
 		s->rbuf = s->sbuf + snd;
 		mx_timer_init(&s->linger, on_linger, s);
 		/* LIFO: slot 0 is taken first. */
@@ -1482,8 +1463,7 @@ loop_destroy(struct ks_loop *kl)
 		close(kl->epfd);
 	if (kl->evfd >= 0)
 		close(kl->evfd);
-	if (kl->map != NULL)
-		munmap(kl->map, kl->bufs_len);
+	mx_slots_unmap(&kl->bufs);
 	free(kl->streams);
 	free(kl->free_idx);
 	mx_loop_base_fini(&kl->base);

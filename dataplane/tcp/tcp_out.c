@@ -448,7 +448,7 @@ ack_new(struct mx_tcp_conn *c, uint32_t ack)
 	c->s_off = (c->s_off + data) % s->conf.sndbuf;
 	c->s_len -= data;
 	/* All acknowledged: the ring starts over at its first byte, which
-	 * shares a page with the receive ring's home (bufs_create). */
+	 * shares a page with the receive ring's home (TCP_RX_SHARE). */
 	if (c->s_len == 0)
 		c->s_off = 0;
 	c->snd_una = ack;

@@ -137,10 +137,7 @@ struct mx_tcp_stack {
 	bool flushing;
 	uint64_t now;
 	struct mx_tcp_conn *conns;
-	uint8_t *bufs;                 /* the rings, inside bufs_map */
-	uint8_t *bufs_map;
-	size_t bufs_map_len;
-	uint32_t r_home;               /* where an empty receive ring starts */
+	struct mx_slots bufs;          /* rings: receive (a), send (b) */
 	struct mx_tcp_conn *conn_free;
 	struct mx_tcp_conn **buckets;
 	uint32_t bucket_mask;

@@ -9,8 +9,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "tcp_priv.h"
 
@@ -107,42 +105,11 @@ conf_check(const struct mx_tcp_conf *c)
 	return 0;
 }
 
-/*
- * The rings of all connections in one anonymous mapping, reserved, not
- * committed: untouched pages cost no memory. Each connection's receive
- * ring is followed by its send ring. When both sizes are whole pages,
- * the mapping is used from TCP_RX_SHARE bytes into its first page, so
- * the last TCP_RX_SHARE bytes of every receive ring and the first bytes
- * of the send ring after it lie in one page, and an empty receive ring
- * starts in that tail (r_home). A session that has held no more than a
- * command and a reply at a time (an idle SMTP session: EHLO, then its
- * reply) has then touched one page instead of two (bench/PROFILE.md).
- */
+/* The rings of all connections in one reserved mapping, a receive ring
+ * then a send ring per connection, laid out so that an empty receive ring
+ * (starting over at bufs.a_home) and the send ring's start share a page
+ * (mx_slots_map). */
 #define TCP_RX_SHARE 3072u
-
-static int
-bufs_create(struct mx_tcp_stack *s)
-{
-	const struct mx_tcp_conf *cf = &s->conf;
-	size_t per = (size_t)cf->rcvbuf + cf->sndbuf;
-	long page = sysconf(_SC_PAGESIZE);
-	size_t lead = 0;
-	void *map;
-
-	if (page > (long)TCP_RX_SHARE && cf->rcvbuf % (size_t)page == 0 &&
-			cf->sndbuf % (size_t)page == 0) {
-		lead = TCP_RX_SHARE;
-		s->r_home = cf->rcvbuf - TCP_RX_SHARE;
-	}
-	s->bufs_map_len = per * cf->max_conns + lead;
-	map = mmap(NULL, s->bufs_map_len, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (map == MAP_FAILED)
-		return -ENOMEM;
-	s->bufs_map = map;
-	s->bufs = s->bufs_map + lead;
-	return 0;
-}
 
 static int
 pools_create(struct mx_tcp_stack *s)
@@ -153,7 +120,8 @@ pools_create(struct mx_tcp_stack *s)
 
 	s->bucket_mask = pow2_at_least(cf->max_conns * 2) - 1;
 	s->conns = calloc(cf->max_conns, sizeof(*s->conns));
-	if (bufs_create(s) != 0)
+	if (mx_slots_map(&s->bufs, cf->rcvbuf, cf->sndbuf, cf->max_conns,
+			TCP_RX_SHARE) != 0)
 		return -ENOMEM;
 	s->buckets = calloc(s->bucket_mask + 1, sizeof(*s->buckets));
 	s->addrs = calloc(cf->max_conns, sizeof(*s->addrs));
@@ -167,7 +135,7 @@ pools_create(struct mx_tcp_stack *s)
 		struct mx_tcp_conn *c = &s->conns[i];
 
 		c->s = s;
-		c->rbuf = s->bufs + per * i;
+		c->rbuf = s->bufs.base + per * i;
 		c->sbuf = c->rbuf + cf->rcvbuf;
 		c->hnext = s->conn_free;
 		s->conn_free = c;
@@ -242,8 +210,7 @@ mx_tcp_stack_free(struct mx_tcp_stack *s)
 	if (s->own_wheel)
 		mx_wheel_free(s->wheel);
 	free(s->conns);
-	if (s->bufs_map != NULL)
-		munmap(s->bufs_map, s->bufs_map_len);
+	mx_slots_unmap(&s->bufs);
 	free(s->buckets);
 	free(s->addrs);
 	free(s->addr_buckets);
@@ -324,7 +291,7 @@ tcp_conn_new(struct mx_tcp_stack *s, uint32_t laddr, uint16_t lport,
 	c->s = s;
 	c->rbuf = rbuf;
 	c->sbuf = sbuf;
-	c->r_off = s->r_home;
+	c->r_off = (uint32_t)s->bufs.a_home;
 	mx_timer_init(&c->rtx_tmr, tcp_rtx_timeout, c);
 	mx_timer_init(&c->dack_tmr, tcp_dack_timeout, c);
 	c->laddr = laddr;
@@ -912,11 +879,11 @@ mx_tcp_consume(struct mx_tcp_conn *c, size_t n)
 	c->r_off = (c->r_off + k) % c->s->conf.rcvbuf;
 	c->r_len -= k;
 	/* An empty ring with nothing held out of order starts over at its
-	 * home (bufs_create): a connection's resident buffer pages are then
+	 * home (TCP_RX_SHARE): a connection's resident buffer pages are then
 	 * the most it ever held at once, not every page of the ring that a
 	 * long session walked across. */
 	if (c->r_len == 0 && c->n_ooo == 0)
-		c->r_off = c->s->r_home;
+		c->r_off = (uint32_t)c->s->bufs.a_home;
 	after = tcp_rcv_space(c);
 	/* RFC 9293 3.8.6.2.2 (receiver SWS avoidance): announce the opened
 	 * window only once the right edge moves by min(buffer/2, MSS). */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * base.c: the leaf services of mx_base.h: panic, clocks, dates, the
- * Internet checksum, SipHash, printable escaping, case-insensitive comparisons and address parsing.
+ * base.c: the leaf services of mx_base.h: panic, clocks, dates, buffer
+ * slots, the Internet checksum, SipHash, printable escaping, case-insensitive comparisons and address parsing.
  * Everything is reentrant: no static state except the process secret,
  * which is written once by pthread_once.
  */
@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mx_base.h"
 
@@ -118,6 +120,39 @@ sip_round(uint64_t v[4])
 	v[2] += v[3]; v[3] = ROTL(v[3], 16); v[3] ^= v[2];
 	v[0] += v[3]; v[3] = ROTL(v[3], 21); v[3] ^= v[0];
 	v[2] += v[1]; v[1] = ROTL(v[1], 17); v[1] ^= v[2]; v[2] = ROTL(v[2], 32);
+}
+
+int
+mx_slots_map(struct mx_slots *s, size_t a, size_t b, size_t n, size_t share)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t lead = 0;
+	void *m;
+
+	memset(s, 0, sizeof(*s));
+	if (page > 0 && share < (size_t)page && a % (size_t)page == 0 &&
+			b % (size_t)page == 0) {
+		lead = share;
+		s->a_home = a - share;
+	}
+	s->map_len = (a + b) * n + lead;
+	m = mmap(NULL, s->map_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		memset(s, 0, sizeof(*s));
+		return -ENOMEM;
+	}
+	s->map = m;
+	s->base = s->map + lead;
+	return 0;
+}
+
+void
+mx_slots_unmap(struct mx_slots *s)
+{
+	if (s->map != NULL)
+		munmap(s->map, s->map_len);
+	memset(s, 0, sizeof(*s));
 }
 
 /* Eight words per step; no carry is lost before the fold (2^32 words

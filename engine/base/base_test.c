@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -153,6 +154,49 @@ test_str_icase(void **state)
 	assert_false(mx_str_ieq(MX_STR("EHLO "), "EHLO"));
 }
 
+/* The layout mx_slots_map promises: when both parts are whole pages, the
+ * last share bytes of every a part and the start of its b part lie in
+ * one page, and a_home is where that tail begins; otherwise no offset.
+ * Every slot is writable. */
+static void
+test_slots_layout(void **state)
+{
+	static const struct {
+		size_t a, b, n, share;
+		bool shared;
+	} t[] = {
+		{ 65536, 65536, 3, 3072, true },
+		{ 8192, 4096, 5, 1024, true },
+		{ 65536, 4000, 2, 3072, false },
+		{ 1000, 4096, 2, 512, false },
+		{ 4096, 4096, 2, 4096, false },
+	};
+	long page = sysconf(_SC_PAGESIZE);
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		struct mx_slots s;
+
+		assert_int_equal(mx_slots_map(&s, t[k].a, t[k].b, t[k].n, t[k].share), 0);
+		for (size_t i = 0; i < t[k].n; i++) {
+			uint8_t *a = s.base + i * (t[k].a + t[k].b);
+
+			memset(a, (int)i, t[k].a + t[k].b);
+			if (t[k].shared) {
+				assert_int_equal(s.a_home, t[k].a - t[k].share);
+				assert_int_equal((uintptr_t)(a + s.a_home) / (uintptr_t)page,
+						(uintptr_t)(a + t[k].a + (size_t)page -
+							t[k].share - 1) / (uintptr_t)page);
+			} else {
+				assert_int_equal(s.a_home, 0);
+				assert_ptr_equal(s.base, s.map);
+			}
+		}
+		mx_slots_unmap(&s);
+		assert_null(s.map);
+	}
+}
+
 int
 main(void)
 {
@@ -164,6 +208,7 @@ main(void)
 		cmocka_unit_test(test_addr_eq),
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_str_icase),
+		cmocka_unit_test(test_slots_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,6 +83,26 @@ const uint8_t *mx_secret_key(void);
 uint64_t mx_inet_sum(uint64_t sum, const void *p, size_t len);
 uint16_t mx_inet_fold(uint64_t sum);
 
+/* Connection buffers: n slots, each a part of a bytes followed by a part
+ * of b bytes (slot i at base + i * (a + b)), in one anonymous mapping
+ * reserved, not committed: untouched pages cost no memory. When a and b
+ * are whole pages and share is under a page, the slots start share bytes
+ * into the first page, so the last share bytes of every a part and the
+ * first bytes of the b part after it lie in one page, and a_home is
+ * a - share (else 0). A ring in the a part that starts over at a_home
+ * when empty, next to a b part used from its start, then keeps a session
+ * that has held no more than a command and a reply at a time (an idle
+ * SMTP session) in one page instead of two (bench/PROFILE.md). */
+struct mx_slots {
+	uint8_t *base;
+	size_t a_home;
+	uint8_t *map;
+	size_t map_len;
+};
+/* Returns 0 or -ENOMEM; mx_slots_unmap frees (and accepts a zeroed one). */
+int mx_slots_map(struct mx_slots *s, size_t a, size_t b, size_t n, size_t share);
+void mx_slots_unmap(struct mx_slots *s);
+
 /* Escape peer bytes for logs: printable ASCII is kept, everything else is
  * written as \xHH; the output is truncated to size-1 bytes with "..." and is
  * always NUL-terminated. Returns dst. */
